@@ -1,0 +1,74 @@
+"""The one settings object, read by the API, the worker and the CLI alike.
+
+Every setting comes from the environment with the ``RELEARN_`` prefix. With none set,
+relearn runs on embedded defaults under ``RELEARN_HOME`` (default ``./.relearn``):
+SQLite, a local folder for objects and kombu's filesystem broker, which needs no server.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RELEARN_", extra="ignore")
+
+    home: Path = Field(Path(".relearn"), description="Folder for the embedded defaults.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default sqlite:///$RELEARN_HOME/relearn.db"
+    )
+    storage_url: str | None = Field(
+        None, description="fsspec URL of the object store root; default $RELEARN_HOME/objects"
+    )
+    broker_url: str | None = Field(
+        None, description="Celery broker URL; default kombu's filesystem transport"
+    )
+    # s3fs options (MinIO, moto): endpoint and credentials. AWS_* variables work as well.
+    s3_endpoint_url: str | None = None
+    s3_key: str | None = None
+    s3_secret: str | None = None
+
+    max_chunk_bytes: int = Field(512 * 1024 * 1024, gt=0, description="Upload size limit.")
+    queue_name: str = "gpu"
+    # A job's model lease expires this long after the worker's last heartbeat.
+    lease_seconds: float = Field(120.0, gt=0)
+    # Redis visibility timeout: longer than the longest job, or Redis redelivers it.
+    visibility_timeout_seconds: int = Field(24 * 3600, gt=0)
+    device: str = Field("auto", description="torch device for the worker: auto, cpu, cuda:N")
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _fill_embedded_defaults(self) -> Settings:
+        home = self.home.resolve()
+        if self.database_url is None:
+            self.database_url = f"sqlite:///{home / 'relearn.db'}"
+        if self.storage_url is None:
+            self.storage_url = str(home / "objects")
+        if self.broker_url is None:
+            self.broker_url = "filesystem://"
+        return self
+
+    @property
+    def is_embedded_broker(self) -> bool:
+        return self.broker_url is not None and self.broker_url.startswith("filesystem://")
+
+    @property
+    def broker_folder(self) -> Path:
+        """Folder of kombu's filesystem transport (embedded default only)."""
+        return self.home.resolve() / "broker"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url is not None and self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

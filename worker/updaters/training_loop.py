@@ -1,0 +1,95 @@
+"""The mechanics every updater shares: optimizer, autocast, batches, progress, report.
+
+An updater supplies only its *training step* (``step(x, y) -> loss``); this module feeds
+it shuffled batches of the experience, drawn by indexing tensors that already live on
+the device (no DataLoader, no per-step host sync: losses are kept on the device and read
+once at the end).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+
+import torch
+from torch import nn
+
+from app.schemas.updaters import TrainingConfig
+from worker.updaters.protocol import Experience, FitReport, ProgressFn
+from worker.updaters.rng import draw_seed, seeded_global_rng
+
+StepFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""One training step on a batch of new samples; returns the detached loss."""
+
+
+def make_optimizer(model: nn.Module, training: TrainingConfig) -> torch.optim.Optimizer:
+    """A fresh optimizer for each experience (as Avalanche does by default), so that no
+    optimizer state has to travel between chunks."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if training.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=training.lr, momentum=training.momentum, weight_decay=training.weight_decay
+        )
+    if training.optimizer == "adam":
+        return torch.optim.Adam(params, lr=training.lr, weight_decay=training.weight_decay)
+    return torch.optim.AdamW(params, lr=training.lr, weight_decay=training.weight_decay)
+
+
+def autocast(device: torch.device, training: TrainingConfig) -> AbstractContextManager[object]:
+    """bf16 autocast on CUDA when enabled; a no-op on the CPU (keeps CPU runs exact)."""
+    if device.type == "cuda" and training.mixed_precision:
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def shuffled_batches(
+    n: int, batch_size: int, generator: torch.Generator
+) -> Iterator[torch.Tensor]:
+    """Index tensors of one epoch: a permutation drawn on the generator's device."""
+    order = torch.randperm(n, generator=generator, device=generator.device)
+    yield from order.split(batch_size)
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    return -(-n // batch_size)
+
+
+def run_epochs(
+    model: nn.Module,
+    experience: Experience,
+    training: TrainingConfig,
+    generator: torch.Generator,
+    step: StepFn,
+    progress: ProgressFn | None = None,
+) -> FitReport:
+    """Train ``training.epochs`` epochs of ``experience`` with ``step``.
+
+    The model is in train mode throughout (and left so). The global RNG (dropout) is
+    seeded from ``generator`` for the duration, so the run is reproducible from the
+    updater's saved state alone.
+    """
+    n = len(experience)
+    per_epoch = steps_per_epoch(n, training.batch_size)
+    total = per_epoch * training.epochs
+    device = experience.x.device
+    epoch_losses: list[torch.Tensor] = []
+    model.train()
+    started = time.perf_counter()
+    done = 0
+    with seeded_global_rng(draw_seed(generator), device):
+        for _ in range(training.epochs):
+            losses = torch.zeros(per_epoch, device=device)
+            for i, index in enumerate(shuffled_batches(n, training.batch_size, generator)):
+                losses[i] = step(experience.x[index], experience.y[index])
+                done += 1
+                if progress is not None:
+                    progress(done / total)
+            epoch_losses.append(losses.mean())
+    curve = torch.stack(epoch_losses).tolist()  # the one host sync of the fit
+    return FitReport(
+        steps=total,
+        samples=n * training.epochs,
+        seconds=time.perf_counter() - started,
+        loss_curve=[float(v) for v in curve],
+    )
