@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     queue_name: str = "gpu"
     # A job's model lease expires this long after the worker's last heartbeat.
     lease_seconds: float = Field(120.0, gt=0)
+    # How often each worker re-sends work for models whose jobs have no live lease.
+    reconcile_seconds: float = Field(30.0, gt=0)
     # Redis visibility timeout: longer than the longest job, or Redis redelivers it.
     visibility_timeout_seconds: int = Field(24 * 3600, gt=0)
     device: str = Field("auto", description="torch device for the worker: auto, cpu, cuda:N")

@@ -1,0 +1,109 @@
+"""The service as users run it: real processes, real broker, database and storage.
+
+- ``embedded_service``: ``relearn serve`` with no configuration but ``RELEARN_HOME`` and
+  ``RELEARN_PORT`` (SQLite, a local folder, kombu's filesystem broker, one worker).
+- ``scaled_service``: PostgreSQL + Redis + S3 (moto's server over HTTP), the API under
+  uvicorn and two ``relearn worker`` processes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+from tests.e2e.processes import BIN, Processes, wait_http
+
+FINAL = {"succeeded", "failed", "cancelled"}
+
+
+@dataclass
+class Service:
+    url: str
+    processes: Processes
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30)
+
+    def wait_job(self, job_id: str, timeout: float = 180) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        with self.client() as client:
+            while time.monotonic() < deadline:
+                job = client.get(f"/v1/jobs/{job_id}").json()
+                if job["status"] in FINAL:
+                    return job
+                time.sleep(0.2)
+        raise TimeoutError(f"job {job_id} not final: {job}\n{self.processes.logs()}")
+
+
+def base_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELEARN_")}
+    env.update(
+        RELEARN_HOME=str(home),
+        RELEARN_DEVICE="cpu",
+        PYTHONUNBUFFERED="1",
+        OMP_NUM_THREADS="1",
+        RELEARN_LEASE_SECONDS="10",
+    )
+    return env
+
+
+@pytest.fixture
+def embedded_service(tmp_path: Path) -> Iterator[Service]:
+    home = tmp_path / "home"
+    port = free_port()
+    env = base_env(home) | {"RELEARN_PORT": str(port)}
+    processes = Processes(tmp_path, env)
+    server = processes.start("serve", str(BIN / "relearn"), "serve")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/healthz", server, timeout=90)
+        yield Service(url, processes)
+    finally:
+        processes.stop_all()
+
+
+@pytest.fixture
+def scaled_env(
+    tmp_path: Path, postgres_url: str, redis_url: str, s3_bucket: str, s3_server: str
+) -> dict[str, str]:
+    env = base_env(tmp_path / "home") | {
+        "RELEARN_DATABASE_URL": postgres_url,
+        "RELEARN_BROKER_URL": redis_url,
+        "RELEARN_STORAGE_URL": s3_bucket,
+        "RELEARN_S3_ENDPOINT_URL": s3_server,
+    }
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
+        env[key] = os.environ[key]
+    subprocess.run(
+        [str(BIN / "relearn"), "db", "upgrade"], env=env, check=True, capture_output=True
+    )
+    return env
+
+
+@pytest.fixture
+def scaled_service(tmp_path: Path, scaled_env: dict[str, str]) -> Iterator[Service]:
+    port = free_port()
+    processes = Processes(tmp_path, scaled_env)
+    api = processes.start(
+        "api",
+        sys.executable, "-m", "uvicorn", "--factory", "app.api.main:create_app",
+        "--host", "127.0.0.1", "--port", str(port),
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/healthz", api)
+        processes.start_worker("worker-1")
+        processes.start_worker("worker-2")
+        yield Service(url, processes)
+    finally:
+        processes.stop_all()

@@ -1,0 +1,107 @@
+"""Reading a published version's objects and writing a new version's objects.
+
+A version lives under one storage prefix: ``model.safetensors`` (the artifact),
+``model.pt2`` (the exported program), ``state.safetensors`` + ``state.json`` (the
+updater's tensors and JSON state, tagged with the updater's name).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from app.architectures import ArchitectureSpec, input_shape
+from app.storage import MODEL_FILE, PT2_FILE, STATE_FILE, STATE_META_FILE, ObjectStore, sha256_file
+from worker.architectures import build_model
+from worker.export import export_program, save_weights
+from worker.updaters.protocol import UpdaterState
+from worker.updaters.state_io import load_state, save_state
+
+
+@dataclass
+class SavedState:
+    """An updater's state as a version stores it: which updater wrote it, and the state."""
+
+    updater: str
+    state: UpdaterState
+
+
+@dataclass
+class WrittenVersion:
+    artifact_sha256: str
+    artifact_size: int
+    pt2_sha256: str
+
+
+def load_model(
+    store: ObjectStore, prefix: str, architecture: ArchitectureSpec, device: torch.device
+) -> nn.Module:
+    model = build_model(architecture.name, architecture.params)
+    with tempfile.TemporaryDirectory(prefix="relearn-") as tmp:
+        path = Path(tmp) / MODEL_FILE
+        store.get_file(f"{prefix}/{MODEL_FILE}", path)
+        model.load_state_dict(load_file(str(path)), strict=True)
+    return model.to(device)
+
+
+def load_saved_state(store: ObjectStore, prefix: str, device: torch.device) -> SavedState | None:
+    """The updater state of a version, or None (version 0 has none: a fresh start)."""
+    if not store.exists(f"{prefix}/{STATE_META_FILE}"):
+        return None
+    with tempfile.TemporaryDirectory(prefix="relearn-") as tmp:
+        tensors, meta = Path(tmp) / STATE_FILE, Path(tmp) / "meta.json"
+        store.get_file(f"{prefix}/{STATE_FILE}", tensors)
+        store.get_file(f"{prefix}/{STATE_META_FILE}", meta)
+        wrapped = json.loads(meta.read_text())
+        meta.write_text(json.dumps(wrapped["state"]))
+        return SavedState(updater=wrapped["updater"], state=load_state(tensors, meta, device))
+
+
+def write_version(
+    store: ObjectStore,
+    prefix: str,
+    model: nn.Module,
+    architecture: ArchitectureSpec,
+    saved: SavedState,
+    metadata: dict[str, str],
+) -> WrittenVersion:
+    """Write every object of a version. Nothing is visible until the caller's DB commit."""
+    with tempfile.TemporaryDirectory(prefix="relearn-") as tmp:
+        folder = Path(tmp)
+        weights, program = folder / MODEL_FILE, folder / PT2_FILE
+        save_weights(model, weights, architecture.model_dump(), metadata)
+        export_program(model, input_shape(architecture), program)
+        state_tensors, state_meta = folder / STATE_FILE, folder / STATE_META_FILE
+        save_state(saved.state, state_tensors, state_meta)
+        wrapped: dict[str, Any] = {
+            "updater": saved.updater,
+            "state": json.loads(state_meta.read_text()),
+        }
+        state_meta.write_text(json.dumps(wrapped, sort_keys=True))
+        for path in (state_tensors, state_meta, program, weights):
+            store.put_file(path, f"{prefix}/{path.name}")
+        return WrittenVersion(
+            artifact_sha256=sha256_file(weights),
+            artifact_size=weights.stat().st_size,
+            pt2_sha256=sha256_file(program),
+        )
+
+
+def export_existing(
+    store: ObjectStore, prefix: str, architecture: ArchitectureSpec
+) -> str:
+    """Export the pt2 program of an already-published version (version 0, whose weights
+    the torch-free API wrote); returns its sha256."""
+    model = load_model(store, prefix, architecture, torch.device("cpu"))
+    with tempfile.TemporaryDirectory(prefix="relearn-") as tmp:
+        program = Path(tmp) / PT2_FILE
+        export_program(model, input_shape(architecture), program)
+        store.put_file(program, f"{prefix}/{PT2_FILE}")
+        return sha256_file(program)
