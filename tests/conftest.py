@@ -121,3 +121,17 @@ def relearn_home(tmp_path: Path) -> Path:
     home = tmp_path / "relearn-home"
     home.mkdir()
     return home
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """GPU tests run where CUDA is; elsewhere (CI has no GPU) they skip, saying why."""
+    if not any(item.get_closest_marker("gpu") for item in items):
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device; CI has none (run on the GPU box)")
+    for item in items:
+        if item.get_closest_marker("gpu"):
+            item.add_marker(skip)
