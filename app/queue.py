@@ -54,14 +54,31 @@ def get_celery() -> Celery:
     return make_celery(get_settings())
 
 
-def enqueue_model_work(model_id: str, job_id: str | None = None) -> None:
-    """Ask a worker to process the model's queued jobs (in order, from the database)."""
-    settings = get_settings()
-    get_celery().send_task(
-        PROCESS_MODEL_TASK, args=[model_id, job_id], queue=settings.queue_name
-    )
+def enqueue_model_work(
+    model_id: str,
+    job_id: str | None = None,
+    *,
+    settings: Settings | None = None,
+    celery: Celery | None = None,
+) -> None:
+    """Ask a worker to process the model's queued jobs (in order, from the database).
+
+    ``settings``/``celery`` let a caller with its own settings (the API app, tests) send
+    through its own broker; by default both come from the environment.
+    """
+    settings = settings or get_settings()
+    celery = celery or (get_celery() if settings is get_settings() else make_celery(settings))
+    celery.send_task(PROCESS_MODEL_TASK, args=[model_id, job_id], queue=settings.queue_name)
 
 
-def enqueue_export(model_id: str, number: int) -> None:
-    settings = get_settings()
-    get_celery().send_task(EXPORT_VERSION_TASK, args=[model_id, number], queue=settings.queue_name)
+def enqueue_export(
+    model_id: str,
+    number: int,
+    *,
+    settings: Settings | None = None,
+    celery: Celery | None = None,
+) -> None:
+    """Ask a worker to export the ``.pt2`` program of a version that has none (version 0)."""
+    settings = settings or get_settings()
+    celery = celery or (get_celery() if settings is get_settings() else make_celery(settings))
+    celery.send_task(EXPORT_VERSION_TASK, args=[model_id, number], queue=settings.queue_name)

@@ -9,13 +9,23 @@ import torch
 from torch import nn
 
 from app.schemas.updaters import PARAMS_BY_UPDATER, TrainingConfig, UpdaterSpec
+from worker.updaters.agem import AGEM
+from worker.updaters.der import DER
+from worker.updaters.er import ER
+from worker.updaters.gem import GEM
 from worker.updaters.naive import Naive
 from worker.updaters.protocol import Updater, UpdaterState
+from worker.updaters.rwalk import RWalk
 
 UpdaterFactory = Callable[[nn.Module, Any, TrainingConfig, torch.device], Updater]
 
 UPDATERS: dict[str, UpdaterFactory] = {
     "naive": Naive,
+    "er": ER,
+    "der": DER,
+    "gem": GEM,
+    "agem": AGEM,
+    "rwalk": RWalk,
 }
 
 

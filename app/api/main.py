@@ -1,0 +1,70 @@
+"""The FastAPI application factory: ``uvicorn --factory app.api.main:create_app``.
+
+``create_app(settings)`` puts the settings, the database engine and sessionmaker, the
+object store and the task queue on ``app.state``; the dependencies in ``deps.py`` read
+them from there. Nothing is created at import time. At start-up the app refuses to run
+against a database that is not at the latest migration (run ``relearn db upgrade``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.orm import sessionmaker
+
+from app.api.body_limit import JsonBodyLimit
+from app.api.problems import install_problem_handlers
+from app.api.routes import chunks, health, jobs, metrics, models, versions
+from app.config import Settings, get_settings
+from app.db.migrate import ensure_at_head
+from app.db.session import make_engine
+from app.queue import make_celery
+from app.services.task_queue import TaskQueue
+from app.storage import store_from_settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Keeps PyTorch models up to date as labelled data chunks arrive, with continual-learning
+updaters (naive, ER, DER/DER++, GEM, A-GEM, RWalk) run by GPU workers.
+
+Errors are RFC 9457 `application/problem+json` bodies naming the offending field.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    assert settings.database_url is not None
+    engine = make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            ensure_at_head(engine)
+        except Exception:
+            log.error("refusing to start: the database is not ready", exc_info=True)
+            raise
+        yield
+        engine.dispose()
+
+    app = FastAPI(title="relearn", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = sessionmaker(bind=engine, expire_on_commit=False)
+    app.state.store = store_from_settings(settings)
+    app.state.tasks = TaskQueue(settings=settings, celery=make_celery(settings))
+    install_problem_handlers(app)
+    app.add_middleware(JsonBodyLimit)
+    for router in (
+        health.router,
+        models.router,
+        chunks.router,
+        jobs.router,
+        versions.router,
+        metrics.router,
+    ):
+        app.include_router(router)
+    return app

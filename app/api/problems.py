@@ -1,0 +1,121 @@
+"""The one place errors become HTTP answers: RFC 9457 ``application/problem+json``.
+
+- ``DomainError`` (the services' errors) → its status, title, detail and field(s);
+- FastAPI's ``RequestValidationError`` → 422 naming each field by its dotted path in the
+  request (``updater.params.alpha``; the leading ``body``/``query``/``path``/``header`` is
+  dropped);
+- Starlette's ``HTTPException`` (unknown route 404, 405, a malformed body's 400) → same
+  status as a problem;
+- a database that cannot be reached (or a full connection pool) → 503;
+- anything else → 500 problem, logged with its traceback (a bug: no input should get here).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.errors import DomainError, FieldError, InvalidInput
+from app.schemas.field_errors import field_path
+from app.schemas.problem import PROBLEM_MEDIA_TYPE
+
+log = logging.getLogger(__name__)
+
+REQUEST_PARTS = ("body", "query", "path", "header", "cookie")
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    title: str,
+    detail: str | None,
+    errors: Sequence[FieldError] = (),
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    if errors:
+        body["field"] = errors[0].field
+        body["errors"] = [{"field": e.field, "reason": e.reason} for e in errors]
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def request_field(loc: Sequence[str | int]) -> str:
+    parts = list(loc)
+    if parts and parts[0] in REQUEST_PARTS:
+        where = parts.pop(0)
+        if not parts:
+            return str(where)
+    return field_path(parts)
+
+
+async def domain_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return problem_response(request, exc.status, exc.title, exc.detail, exc.errors, exc.headers)
+
+
+async def request_validation_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for error in exc.errors():
+        reason = str(error.get("msg", "invalid"))
+        if error.get("type") == "json_invalid":
+            reason = f"invalid JSON ({error.get('ctx', {}).get('error', 'decode error')})"
+            errors.append(FieldError("body", reason))
+            continue
+        errors.append(FieldError(request_field(error.get("loc", ())), reason))
+    problem = InvalidInput.from_errors(errors or [FieldError("body", "invalid request")])
+    return problem_response(request, problem.status, problem.title, problem.detail, errors)
+
+
+async def http_exception_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    try:
+        phrase = HTTPStatus(exc.status_code).phrase
+    except ValueError:
+        phrase = "Error"
+    detail = exc.detail if isinstance(exc.detail, str) else phrase
+    if exc.status_code == 404 and detail == phrase:
+        detail = f"no route {request.method} {request.url.path}"
+    return problem_response(
+        request, exc.status_code, phrase, detail, headers=dict(exc.headers or {})
+    )
+
+
+async def database_unavailable_handler(request: Request, exc: Exception) -> JSONResponse:
+    log.error("database unavailable: %s", exc)
+    return problem_response(
+        request,
+        503,
+        "Service unavailable",
+        "the database is unavailable; retry later",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(request, 500, "Internal server error", "an unexpected error occurred")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, domain_error_handler)
+    app.add_exception_handler(RequestValidationError, request_validation_handler)
+    app.add_exception_handler(StarletteHTTPException, http_exception_handler)
+    app.add_exception_handler(OperationalError, database_unavailable_handler)
+    app.add_exception_handler(PoolTimeoutError, database_unavailable_handler)
+    app.add_exception_handler(Exception, unexpected_error_handler)

@@ -1,0 +1,34 @@
+"""Shapes of the job resource (``/v1/jobs/{id}``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from app.schemas.updaters import UpdaterSpec
+
+JobStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class JobPublic(BaseModel):
+    id: str
+    model_id: str
+    chunk_id: str
+    seq: int = Field(description="The chunk's submission order within the model.")
+    status: JobStatusName
+    progress: float = Field(ge=0, le=1)
+    updater: UpdaterSpec
+    metrics: dict[str, Any] | None
+    error: str | None
+    base_version: int | None = Field(description="The version this job trains from.")
+    result_version: int | None
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class JobList(BaseModel):
+    items: list[JobPublic]

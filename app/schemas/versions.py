@@ -1,0 +1,31 @@
+"""Shapes of the version resource (``/v1/models/{id}/versions``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from app.schemas.updaters import UpdaterSpec
+
+ArtifactFormat = Literal["safetensors", "pt2"]
+
+
+class VersionPublic(BaseModel):
+    model_id: str
+    number: int
+    job_id: str | None = Field(description="The job that produced it; null for version 0.")
+    chunk_id: str | None
+    created_at: datetime
+    artifact_sha256: str = Field(description="sha256 of model.safetensors (its ETag).")
+    artifact_size: int
+    pt2_sha256: str | None = Field(
+        description="sha256 of model.pt2; null until a worker has exported version 0."
+    )
+    metrics: dict[str, Any]
+    updater: UpdaterSpec | None
+
+
+class VersionList(BaseModel):
+    items: list[VersionPublic]

@@ -1,0 +1,230 @@
+"""Accepting a data chunk: validate it, store it, record it with its job, enqueue.
+
+The order is what makes an accepted chunk durable and a rejected one traceless:
+1. the upload is already in a local temporary file (the route streamed it there);
+2. parse and validate it (``app.chunk_format``): any failure is a 422 and nothing exists;
+3. upload it to object storage under a fresh chunk id;
+4. one transaction: take the next per-model sequence number (an ``UPDATE ... RETURNING``
+   on the model row, which locks the row on PostgreSQL and takes SQLite's write lock),
+   insert the ``Chunk`` and its queued ``Job``; if it fails, delete the object;
+5. after the commit, send the task (a broker failure is logged, never an error: the job
+   is durable and the workers re-scan queued jobs).
+
+Idempotency: the ``(model_id, idempotency_key)`` unique constraint decides races; the
+loser of a race (or a later retry) gets the original job back, or a 409 if the same key
+came with a different file or updater.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.architectures import ArchitectureSpec, input_shape, num_classes
+from app.chunk_format import ChunkFormatError, detect_format, read_chunk, validate_chunk
+from app.db.models import Chunk, Job, JobStatus, Model, new_id
+from app.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
+from app.schemas.chunks import ChunkAccepted
+from app.schemas.updaters import UpdaterSpec
+from app.services.models import get_model
+from app.services.orphans import delete_object_quietly
+from app.services.task_queue import TaskQueue
+from app.storage import ObjectStore, chunk_key
+
+log = logging.getLogger(__name__)
+
+# An .npz may be compressed: its arrays may take up to this many times the upload limit.
+DECODED_SIZE_FACTOR = 4
+
+
+@dataclass(frozen=True)
+class ReceivedFile:
+    """An uploaded file, complete on local disk, with its size and sha256."""
+
+    path: Path
+    filename: str | None
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class UploadTarget:
+    """What validating a chunk for a model needs to know about the model."""
+
+    model_id: str
+    architecture: ArchitectureSpec
+    default_updater: UpdaterSpec
+
+
+@dataclass(frozen=True)
+class SubmittedChunk:
+    accepted: ChunkAccepted
+    replayed: bool  # True: an earlier request with the same Idempotency-Key created it
+
+
+def upload_target(*, sessions: sessionmaker[Session], model_id: str) -> UploadTarget:
+    """The model an upload goes to (404 before any byte of the body is read)."""
+    with sessions() as session:
+        model = get_model(session=session, model_id=model_id)
+        return UploadTarget(
+            model_id=model.id,
+            architecture=ArchitectureSpec.model_validate(model.architecture),
+            default_updater=UpdaterSpec.model_validate(model.updater),
+        )
+
+
+def list_chunks(*, session: Session, model_id: str) -> list[Chunk]:
+    get_model(session=session, model_id=model_id)
+    return list(
+        session.scalars(select(Chunk).where(Chunk.model_id == model_id).order_by(Chunk.seq))
+    )
+
+
+def submit_chunk(
+    *,
+    sessions: sessionmaker[Session],
+    store: ObjectStore,
+    tasks: TaskQueue,
+    target: UploadTarget,
+    file: ReceivedFile,
+    updater: UpdaterSpec | None,
+    idempotency_key: str | None,
+    max_chunk_bytes: int,
+) -> SubmittedChunk:
+    model_id = target.model_id
+    job_updater = updater or target.default_updater
+    if idempotency_key is not None:
+        with sessions() as session:
+            earlier = _earlier_submission(session, model_id, idempotency_key, file, job_updater)
+        if earlier is not None:
+            return earlier
+
+    fmt, counts = _validated_format(target, file, max_chunk_bytes)
+    chunk_id = new_id()
+    key = chunk_key(model_id, chunk_id, fmt)
+    try:
+        store.put_file(file.path, key)
+    except Exception as exc:
+        log.exception("storing chunk %s of model %s failed", chunk_id, model_id)
+        delete_object_quietly(store, key)
+        raise ServiceUnavailable("object storage is unavailable; retry later") from exc
+
+    try:
+        job_id = _record(
+            sessions, model_id, chunk_id, key, fmt, counts, file, job_updater, idempotency_key
+        )
+    except IntegrityError:
+        delete_object_quietly(store, key)
+        if idempotency_key is None:
+            raise
+        # Another request with the same key committed first: answer as it was answered.
+        with sessions() as session:
+            earlier = _earlier_submission(session, model_id, idempotency_key, file, job_updater)
+        if earlier is None:
+            raise
+        return earlier
+    except BaseException:
+        delete_object_quietly(store, key)
+        raise
+
+    tasks.model_has_work(model_id, job_id)
+    return SubmittedChunk(ChunkAccepted(job_id=job_id, chunk_id=chunk_id), replayed=False)
+
+
+def _validated_format(
+    target: UploadTarget, file: ReceivedFile, max_chunk_bytes: int
+) -> tuple[str, tuple[int, int]]:
+    """The chunk's format and its (train, eval) sample counts, or a 422 naming the field."""
+    try:
+        fmt = detect_format(file.path, file.filename)
+        arrays = read_chunk(file.path, fmt, max_decoded_bytes=DECODED_SIZE_FACTOR * max_chunk_bytes)
+        validate_chunk(
+            arrays,
+            input_shape=input_shape(target.architecture),
+            num_classes=num_classes(target.architecture),
+        )
+    except ChunkFormatError as exc:
+        raise InvalidInput(str(exc), field=exc.field) from None
+    return fmt, (arrays.num_samples, arrays.num_eval)
+
+
+def _record(
+    sessions: sessionmaker[Session],
+    model_id: str,
+    chunk_id: str,
+    key: str,
+    fmt: str,
+    counts: tuple[int, int],
+    file: ReceivedFile,
+    updater: UpdaterSpec,
+    idempotency_key: str | None,
+) -> str:
+    """One transaction: next sequence number, the Chunk row and its queued Job row."""
+    with sessions.begin() as session:
+        seq = session.execute(
+            update(Model)
+            .where(Model.id == model_id)
+            .values(chunk_count=Model.chunk_count + 1)
+            .returning(Model.chunk_count)
+        ).scalar_one_or_none()
+        if seq is None:
+            raise NotFound(f"no model {model_id!r}", field="model_id")
+        num_samples, num_eval = counts
+        session.add(
+            Chunk(
+                id=chunk_id,
+                model_id=model_id,
+                seq=seq,
+                object_key=key,
+                format=fmt,
+                sha256=file.sha256,
+                size_bytes=file.size,
+                num_samples=num_samples,
+                num_eval=num_eval,
+                idempotency_key=idempotency_key,
+            )
+        )
+        session.flush()
+        job = Job(
+            id=new_id(),
+            model_id=model_id,
+            chunk_id=chunk_id,
+            seq=seq,
+            status=JobStatus.queued,
+            progress=0.0,
+            attempts=0,
+            updater=updater.model_dump(),
+        )
+        session.add(job)
+        session.flush()
+        return job.id
+
+
+def _earlier_submission(
+    session: Session, model_id: str, key: str, file: ReceivedFile, updater: UpdaterSpec
+) -> SubmittedChunk | None:
+    row = session.execute(
+        select(Chunk, Job)
+        .join(Job, Job.chunk_id == Chunk.id)
+        .where(Chunk.model_id == model_id, Chunk.idempotency_key == key)
+    ).first()
+    if row is None:
+        return None
+    chunk, job = row
+    if chunk.sha256 != file.sha256:
+        raise Conflict(
+            "this Idempotency-Key was already used for a different file "
+            f"(sha256 {chunk.sha256}, this one is {file.sha256})",
+            field="Idempotency-Key",
+        )
+    if job.updater != updater.model_dump():
+        raise Conflict(
+            "this Idempotency-Key was already used with a different updater",
+            field="Idempotency-Key",
+        )
+    return SubmittedChunk(ChunkAccepted(job_id=job.id, chunk_id=chunk.id), replayed=True)

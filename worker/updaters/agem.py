@@ -1,0 +1,144 @@
+"""Averaged Gradient Episodic Memory, A-GEM (Chaudhry, Ranzato, Rohrbach & Elhoseiny 2019).
+
+Memory: at the end of each experience, ``patterns_per_experience`` of its samples (all of
+them if it has fewer), drawn with the updater's seeded generator, join one episodic memory
+M = ∪_{k<t} M_k (A-GEM §4).
+
+Every training step once M is non-empty:
+
+1. g     = ∇θ ℓ(f_θ, batch): the proposed gradient;
+2. g_ref = ∇θ ℓ(f_θ, B_M) on ``sample_size`` samples B_M drawn without replacement from the
+   whole of M (all of M when it is smaller): A-GEM's single, averaged constraint;
+3. only on a violation gᵀg_ref < 0, the closed-form projection (A-GEM §4)
+       g̃ = g − (gᵀg_ref / g_refᵀg_ref) g_ref,
+   the minimiser of ½‖g − g̃‖² subject to g̃ᵀg_ref ≥ 0; otherwise g̃ = g;
+4. write g̃ into ``.grad`` and take the optimizer step.
+
+The dot products are taken over all trainable parameters at once (one flat vector; an
+older Avalanche version projected each parameter tensor separately, which is a different
+and unprincipled update). The violation test is a ``torch.where`` on the device: no host
+sync per step.
+"""
+# The papers' notation (α, γ, ρ, −, ×) is kept in docstrings and comments:
+# ruff: noqa: RUF002, RUF003
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from app.schemas.updaters import AGEMParams, TrainingConfig
+from worker.updaters.gradient_vector import flat_gradient, trainable_parameters, write_gradient
+from worker.updaters.protocol import Experience, FitReport, ProgressFn, UpdaterState
+from worker.updaters.rng import generator_state, make_generator, restore_generator
+from worker.updaters.training_loop import autocast, make_optimizer, run_epochs
+
+
+def project_gradient(
+    gradient: torch.Tensor, reference: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A-GEM's projection of ``gradient`` g against ``reference`` g_ref (both flat).
+
+    Returns (g̃, violated) where ``violated`` is a 0-d bool tensor (kept on the device).
+    """
+    dot = torch.dot(gradient, reference)  # gᵀg_ref
+    reference_norm = torch.dot(reference, reference)  # g_refᵀg_ref
+    violated = dot < 0
+    # A violation implies g_ref ≠ 0, so the clamp only guards the unused branch of where.
+    scale = torch.where(
+        violated, dot / reference_norm.clamp_min(torch.finfo(reference.dtype).tiny), 0.0
+    )
+    return gradient - scale * reference, violated  # g̃ = g − (gᵀg_ref / g_refᵀg_ref) g_ref
+
+
+class AGEM:
+    name = "agem"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        params: AGEMParams,
+        training: TrainingConfig,
+        device: torch.device,
+    ) -> None:
+        self.model, self.params, self.training, self.device = model, params, training, device
+        self.generator = make_generator(training.seed, device)
+        self.experiences_seen = 0
+        self.memory_x: torch.Tensor | None = None  # M, all past experiences together
+        self.memory_y: torch.Tensor | None = None
+        self.memory_per_experience: list[int] = []
+
+    def _loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with autocast(self.device, self.training):
+            return F.cross_entropy(self.model(x), y)
+
+    def _memory_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """B_M: ``sample_size`` samples of M without replacement (all of M if smaller)."""
+        assert self.memory_x is not None and self.memory_y is not None
+        size = self.memory_x.shape[0]
+        if size <= self.params.sample_size:
+            return self.memory_x, self.memory_y
+        order = torch.randperm(size, generator=self.generator, device=self.generator.device)
+        index = order[: self.params.sample_size].to(self.memory_x.device)
+        return self.memory_x[index], self.memory_y[index]
+
+    def fit(self, experience: Experience, progress: ProgressFn | None = None) -> FitReport:
+        optimizer = make_optimizer(self.model, self.training)
+        parameters = trainable_parameters(self.model)
+        projected_steps = torch.zeros((), dtype=torch.int64, device=self.device)
+
+        def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            optimizer.zero_grad(set_to_none=True)
+            loss = self._loss(x, y)
+            gradient = flat_gradient(loss, parameters)
+            if self.memory_x is not None:
+                reference = flat_gradient(self._loss(*self._memory_batch()), parameters)
+                gradient, violated = project_gradient(gradient, reference)
+                projected_steps.add_(violated.to(torch.int64))
+            write_gradient(parameters, gradient)
+            optimizer.step()
+            return loss.detach()
+
+        report = run_epochs(self.model, experience, self.training, self.generator, step, progress)
+        self._remember(experience)
+        self.experiences_seen += 1
+        report.extra["projected_fraction"] = int(projected_steps.item()) / max(report.steps, 1)
+        return report
+
+    @torch.no_grad()
+    def _remember(self, experience: Experience) -> None:
+        """Add M_k: ``patterns_per_experience`` samples drawn without replacement."""
+        n = len(experience)
+        order = torch.randperm(n, generator=self.generator, device=self.generator.device)
+        index = order[: self.params.patterns_per_experience].to(experience.x.device)
+        x, y = experience.x[index].clone(), experience.y[index].clone()
+        if self.memory_x is None or self.memory_y is None:
+            self.memory_x, self.memory_y = x, y
+        else:
+            self.memory_x = torch.cat([self.memory_x, x])
+            self.memory_y = torch.cat([self.memory_y, y])
+        self.memory_per_experience.append(int(index.numel()))
+
+    def state_dict(self) -> UpdaterState:
+        tensors = {"rng": generator_state(self.generator)}
+        if self.memory_x is not None and self.memory_y is not None:
+            tensors["memory.x"], tensors["memory.y"] = self.memory_x, self.memory_y
+        return UpdaterState(
+            tensors=tensors,
+            meta={
+                "experiences_seen": self.experiences_seen,
+                "rng_device": self.device.type,
+                "memory_per_experience": list(self.memory_per_experience),
+            },
+        )
+
+    def load_state_dict(self, state: UpdaterState) -> None:
+        self.experiences_seen = int(state.meta["experiences_seen"])
+        restore_generator(self.generator, state.tensors["rng"], state.meta["rng_device"])
+        self.memory_per_experience = [int(n) for n in state.meta["memory_per_experience"]]
+        if "memory.x" in state.tensors:
+            self.memory_x = state.tensors["memory.x"].to(self.device)
+            self.memory_y = state.tensors["memory.y"].to(self.device)
+        else:
+            self.memory_x = self.memory_y = None

@@ -1,0 +1,85 @@
+"""Experience Replay (Chaudhry et al. 2019, "On Tiny Episodic Memories in Continual
+Learning") with a reservoir memory, shaped as Mammoth's ``models/er.py``.
+
+Each step trains on the new batch concatenated with ``memory_batch_size`` samples drawn
+from the memory (none while it is empty): one forward and one backward over the
+concatenation, i.e. the mean cross-entropy over new and replayed samples together. Then
+the new batch (never the replayed samples) is offered to the reservoir.
+
+Each new sample is offered once, during the first epoch over its chunk. Mammoth offers
+the same sample again in every epoch, which lets copies of one sample into the memory and
+counts it several times in the reservoir's stream; offering it once keeps the memory a
+uniform sample of the distinct samples seen.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from app.schemas.updaters import ERParams, TrainingConfig
+from worker.updaters.protocol import Experience, FitReport, ProgressFn, UpdaterState
+from worker.updaters.reservoir import ReservoirBuffer
+from worker.updaters.rng import generator_state, make_generator, restore_generator
+from worker.updaters.training_loop import autocast, make_optimizer, run_epochs, steps_per_epoch
+
+
+class ER:
+    name = "er"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        params: ERParams,
+        training: TrainingConfig,
+        device: torch.device,
+    ) -> None:
+        self.model, self.params, self.training, self.device = model, params, training, device
+        self.generator = make_generator(training.seed, device)
+        self.buffer = ReservoirBuffer(params.memory_size, device)
+        self.memory_batch_size = params.memory_batch_size or training.batch_size
+        self.experiences_seen = 0
+
+    def fit(self, experience: Experience, progress: ProgressFn | None = None) -> FitReport:
+        optimizer = make_optimizer(self.model, self.training)
+        first_epoch_steps = steps_per_epoch(len(experience), self.training.batch_size)
+        steps_done = 0
+
+        def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            nonlocal steps_done
+            optimizer.zero_grad(set_to_none=True)
+            inputs, labels = x, y
+            if len(self.buffer) > 0:
+                memory = self.buffer.sample(self.memory_batch_size, self.generator)
+                inputs = torch.cat([x, memory["x"]])
+                labels = torch.cat([y, memory["y"]])
+            with autocast(self.device, self.training):
+                loss = F.cross_entropy(self.model(inputs), labels)
+            loss.backward()
+            optimizer.step()
+            if steps_done < first_epoch_steps:
+                self.buffer.add(self.generator, x=x, y=y)
+            steps_done += 1
+            return loss.detach()
+
+        report = run_epochs(self.model, experience, self.training, self.generator, step, progress)
+        self.experiences_seen += 1
+        report.extra["memory_filled"] = float(len(self.buffer))
+        return report
+
+    def state_dict(self) -> UpdaterState:
+        buffer = self.buffer.state_dict()
+        return UpdaterState(
+            tensors={"rng": generator_state(self.generator), **buffer.tensors},
+            meta={
+                "experiences_seen": self.experiences_seen,
+                "rng_device": self.device.type,
+                **buffer.meta,
+            },
+        )
+
+    def load_state_dict(self, state: UpdaterState) -> None:
+        self.experiences_seen = int(state.meta["experiences_seen"])
+        restore_generator(self.generator, state.tensors["rng"], state.meta["rng_device"])
+        self.buffer.load_state_dict(state)

@@ -1,0 +1,134 @@
+"""Gradient Episodic Memory (Lopez-Paz & Ranzato 2017).
+
+Memory: at the end of each experience, ``patterns_per_experience`` of its samples (all of
+them if it has fewer), drawn with the updater's seeded generator, are kept as that
+experience's episodic memory M_k (GEM §3).
+
+Every training step, with t past experiences:
+
+1. g   = ∇θ ℓ(f_θ, batch): the proposed gradient;
+2. g_k = ∇θ ℓ(f_θ, M_k) for k < t (GEM Eq. 2), zeros for parameters M_k does not reach,
+   stacked into G (t × P) on the device, in float64;
+3. if some ⟨g, g_k⟩ < 0 (a violated constraint, GEM Eq. 4), solve the dual QP
+   (``gem_qp.solve_gem_dual``) from G Gᵀ and G g alone and use g̃ = Gᵀv* + g (GEM, below Eq. 9);
+   otherwise g̃ = g;
+4. write g̃ into ``.grad`` and take the optimizer step.
+
+Cost: t + 1 forward/backward passes per step (one per past experience, as in the paper),
+and G holds t·P float64 numbers. The one host sync per step is the violation check; when
+it fires, the t×t Gram matrix follows it to the host.
+"""
+# The papers' notation (α, γ, ρ, −, ×) is kept in docstrings and comments:
+# ruff: noqa: RUF002, RUF003
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from app.schemas.updaters import GEMParams, TrainingConfig
+from worker.updaters.gem_qp import solve_gem_dual
+from worker.updaters.gradient_vector import flat_gradient, trainable_parameters, write_gradient
+from worker.updaters.protocol import Experience, FitReport, ProgressFn, UpdaterState
+from worker.updaters.rng import generator_state, make_generator, restore_generator
+from worker.updaters.training_loop import autocast, make_optimizer, run_epochs
+
+
+def project_gradient(
+    reference_gradients: torch.Tensor, gradient: torch.Tensor, memory_strength: float
+) -> tuple[torch.Tensor, bool]:
+    """GEM's projection of ``gradient`` (P,) against ``reference_gradients`` G (t × P).
+
+    Returns (g̃, projected). Without a violated constraint g is returned unchanged.
+    """
+    products = reference_gradients @ gradient  # ⟨g, g_k⟩ for every k (GEM Eq. 4)
+    products_host = products.double().cpu().numpy()  # the step's one host sync
+    if not (products_host < 0).any():
+        return gradient, False
+    gram = (reference_gradients @ reference_gradients.T).double().cpu().numpy()
+    v = solve_gem_dual(gram, products_host, memory_strength)  # GEM Eq. 9 (dual QP)
+    v_device = torch.from_numpy(v).to(device=gradient.device, dtype=reference_gradients.dtype)
+    return reference_gradients.T @ v_device + gradient, True  # g̃ = Gᵀv* + g (GEM, below Eq. 9)
+
+
+class GEM:
+    name = "gem"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        params: GEMParams,
+        training: TrainingConfig,
+        device: torch.device,
+    ) -> None:
+        self.model, self.params, self.training, self.device = model, params, training, device
+        self.generator = make_generator(training.seed, device)
+        self.experiences_seen = 0
+        self.memory_x: list[torch.Tensor] = []  # one entry per past experience: M_k
+        self.memory_y: list[torch.Tensor] = []
+
+    def _loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with autocast(self.device, self.training):
+            return F.cross_entropy(self.model(x), y)
+
+    def fit(self, experience: Experience, progress: ProgressFn | None = None) -> FitReport:
+        optimizer = make_optimizer(self.model, self.training)
+        parameters = trainable_parameters(self.model)
+        projected_steps = 0
+
+        def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            nonlocal projected_steps
+            optimizer.zero_grad(set_to_none=True)
+            loss = self._loss(x, y)
+            gradient = flat_gradient(loss, parameters, torch.float64)
+            if self.memory_x:
+                reference = torch.stack(
+                    [
+                        flat_gradient(self._loss(mx, my), parameters, torch.float64)
+                        for mx, my in zip(self.memory_x, self.memory_y, strict=True)
+                    ]
+                )  # G, GEM Eq. 2 per row
+                gradient, projected = project_gradient(
+                    reference, gradient, self.params.memory_strength
+                )
+                projected_steps += int(projected)
+            write_gradient(parameters, gradient)
+            optimizer.step()
+            return loss.detach()
+
+        report = run_epochs(self.model, experience, self.training, self.generator, step, progress)
+        self._remember(experience)
+        self.experiences_seen += 1
+        report.extra["projected_fraction"] = projected_steps / max(report.steps, 1)
+        return report
+
+    @torch.no_grad()
+    def _remember(self, experience: Experience) -> None:
+        """Store M_k: ``patterns_per_experience`` samples drawn without replacement."""
+        n = len(experience)
+        order = torch.randperm(n, generator=self.generator, device=self.generator.device)
+        index = order[: self.params.patterns_per_experience].to(experience.x.device)
+        self.memory_x.append(experience.x[index].clone())
+        self.memory_y.append(experience.y[index].clone())
+
+    def state_dict(self) -> UpdaterState:
+        tensors = {"rng": generator_state(self.generator)}
+        for k, (mx, my) in enumerate(zip(self.memory_x, self.memory_y, strict=True)):
+            tensors[f"memory.{k}.x"] = mx
+            tensors[f"memory.{k}.y"] = my
+        return UpdaterState(
+            tensors=tensors,
+            meta={
+                "experiences_seen": self.experiences_seen,
+                "rng_device": self.device.type,
+                "memory_experiences": len(self.memory_x),
+            },
+        )
+
+    def load_state_dict(self, state: UpdaterState) -> None:
+        self.experiences_seen = int(state.meta["experiences_seen"])
+        restore_generator(self.generator, state.tensors["rng"], state.meta["rng_device"])
+        count = int(state.meta["memory_experiences"])
+        self.memory_x = [state.tensors[f"memory.{k}.x"].to(self.device) for k in range(count)]
+        self.memory_y = [state.tensors[f"memory.{k}.y"].to(self.device) for k in range(count)]

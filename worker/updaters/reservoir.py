@@ -1,0 +1,155 @@
+"""A reservoir-sampled replay memory on the training device (Vitter 1985, Algorithm R).
+
+The buffer holds at most ``capacity`` items. Item number n of the whole stream (0-based,
+counted across chunks) goes to slot n while n < capacity; after that an index j is drawn
+uniformly from {0, ..., n} (both ends included) and the item replaces slot j when
+j < capacity. Every item of the stream is then in the buffer with the same probability
+capacity / (items seen). Reference libraries get this slightly wrong: Renate draws j from
+[0, n) (older items are kept too rarely) and re-seeds its generator when loaded; Mammoth
+draws from the global numpy RNG, which is not saved.
+
+A whole batch is inserted at once on the device with no host sync. The seen count is a
+host ``int`` (batch sizes are known on the host), one float64 uniform is drawn per item,
+and when several items of the batch land on the same slot the *last* of them wins, as in
+the item-by-item loop of Algorithm R. The winner of each slot is found with a
+deterministic ``scatter_reduce`` (amax of the item index); then every item writes its
+slot's *final* value, so writes to one slot are all identical and their order cannot
+matter (no reliance on which of several duplicate-index writes lands last).
+
+Fields (``x``, ``y``, and extras such as DER's logits) are preallocated on the device at
+the first insertion, from the shapes and dtypes of the first batch. Inputs are stored as
+given (un-augmented). The generator is the updater's own and is passed in: it is saved
+with the updater's state, the buffer saves only its tensors and counters.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from worker.updaters.protocol import UpdaterState
+
+DROPPED = -1
+"""Slot of an item that Algorithm R does not keep."""
+
+
+def reservoir_slots(
+    first: int, count: int, capacity: int, generator: torch.Generator
+) -> torch.Tensor:
+    """The slot Algorithm R gives each of ``count`` items, numbered ``first``, ``first+1``, ...
+
+    Returns an int64 tensor on the generator's device: a slot in [0, capacity) or
+    ``DROPPED``. Draws exactly ``count`` float64 uniforms from ``generator``, one per item,
+    in item order (also for items that fill an empty slot, so that the number of draws
+    depends only on the batch sizes).
+    """
+    device = generator.device
+    position = torch.arange(first, first + count, device=device)  # n of each item
+    uniform = torch.rand(count, dtype=torch.float64, generator=generator, device=device)
+    # j ~ U{0, ..., n} inclusive: floor(u·(n+1)) for u in [0, 1). The product can round up
+    # to n+1 when u is within 2^-53 of 1; the clamp keeps j in range.
+    drawn = torch.floor(uniform * (position + 1).to(torch.float64)).to(torch.int64)
+    drawn = torch.minimum(drawn, position)
+    slot = torch.where(position < capacity, position, drawn)
+    return torch.where(slot < capacity, slot, DROPPED)
+
+
+class ReservoirBuffer:
+    """Up to ``capacity`` items of named fields, kept as a uniform sample of the stream."""
+
+    def __init__(self, capacity: int, device: torch.device) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        self.device = device
+        self.seen = 0  # items offered so far, over the whole stream
+        self.fields: dict[str, torch.Tensor] = {}  # each (capacity, ...), filled in [0, len)
+
+    def __len__(self) -> int:
+        return min(self.seen, self.capacity)
+
+    def add(self, generator: torch.Generator, **batch: torch.Tensor) -> None:
+        """Offer a batch of items (every field has the batch length first) to the reservoir."""
+        count = self._check_batch(batch)
+        if not self.fields:
+            self.fields = {
+                name: torch.zeros(
+                    (self.capacity, *values.shape[1:]), dtype=values.dtype, device=self.device
+                )
+                for name, values in batch.items()
+            }
+        slots = reservoir_slots(self.seen, count, self.capacity, generator)
+        item = torch.arange(count, device=self.device)
+        # Dropped items aim at a spare index ``capacity`` so that no host-side filter is needed.
+        aimed = torch.where(slots >= 0, slots, self.capacity)
+        last_writer = torch.full((self.capacity + 1,), DROPPED, device=self.device)
+        last_writer.scatter_reduce_(0, aimed, item, reduce="amax")  # later item wins
+        # Each item writes the final value of its slot (dropped items rewrite slot 0 with
+        # slot 0's final value), so duplicate indices below all carry the same value.
+        target = slots.clamp_min(0)
+        writer = last_writer[target]
+        overwritten = writer >= 0
+        source = writer.clamp_min(0)
+        for name, values in batch.items():
+            stored = self.fields[name]
+            keep_shape = (count,) + (1,) * (stored.dim() - 1)
+            final = torch.where(
+                overwritten.view(keep_shape), values[source].to(stored.dtype), stored[target]
+            )
+            stored[target] = final
+        self.seen += count
+
+    def sample(self, k: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """min(k, len) distinct stored items, drawn uniformly (a device ``randperm``)."""
+        size = len(self)
+        if size == 0:
+            raise ValueError("cannot sample from an empty reservoir")
+        index = torch.randperm(size, generator=generator, device=self.device)[:k]
+        return {name: values[index] for name, values in self.fields.items()}
+
+    def state_dict(self, prefix: str = "buffer") -> UpdaterState:
+        """The filled rows of every field (as ``{prefix}.{field}``) and the counters (under
+        ``meta[prefix]``), ready to merge into an updater's state. The generator is not
+        included: the updater that owns it saves it."""
+        size = len(self)
+        return UpdaterState(
+            tensors={f"{prefix}.{name}": v[:size].clone() for name, v in self.fields.items()},
+            meta={prefix: {"capacity": self.capacity, "seen": self.seen}},
+        )
+
+    def load_state_dict(self, state: UpdaterState, prefix: str = "buffer") -> None:
+        """Restore from an updater's state holding what ``state_dict(prefix)`` returned."""
+        capacity, seen = int(state.meta[prefix]["capacity"]), int(state.meta[prefix]["seen"])
+        if capacity != self.capacity:
+            raise ValueError(
+                f"memory_size is {self.capacity} but the saved reservoir has capacity "
+                f"{capacity}: a reservoir sample cannot be resized and stay uniform"
+            )
+        size = min(seen, capacity)
+        fields: dict[str, torch.Tensor] = {}
+        for key, rows in state.tensors.items():
+            if not key.startswith(f"{prefix}."):
+                continue
+            name = key.removeprefix(f"{prefix}.")
+            if rows.shape[0] != size:
+                raise ValueError(f"saved field {name!r} has {rows.shape[0]} rows, expected {size}")
+            stored = torch.zeros((capacity, *rows.shape[1:]), dtype=rows.dtype, device=self.device)
+            stored[:size] = rows.to(self.device)
+            fields[name] = stored
+        self.fields, self.seen = fields, seen
+
+    def _check_batch(self, batch: dict[str, torch.Tensor]) -> int:
+        if not batch:
+            raise ValueError("a batch needs at least one field")
+        lengths = {values.shape[0] for values in batch.values()}
+        if len(lengths) != 1:
+            raise ValueError(f"fields differ in length: {sorted(lengths)}")
+        if self.fields:
+            if batch.keys() != self.fields.keys():
+                raise ValueError(f"fields {sorted(batch)} differ from {sorted(self.fields)}")
+            for name, values in batch.items():
+                if values.shape[1:] != self.fields[name].shape[1:]:
+                    raise ValueError(
+                        f"field {name!r} has item shape {tuple(values.shape[1:])}, "
+                        f"the reservoir holds {tuple(self.fields[name].shape[1:])}"
+                    )
+        return lengths.pop()

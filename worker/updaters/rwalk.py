@@ -1,0 +1,233 @@
+"""Riemannian Walk, RWalk (Chaudhry, Dokania, Ajanthan & Torr 2018), optionally with replay.
+
+Equation numbers are those of the paper (arXiv:1801.10112, ECCV 2018 version), as
+Avalanche's ``RWalkPlugin`` cites them. Per trainable parameter θ_i the updater keeps:
+
+- F, the EWC++ Fisher (Eq. 6): after *every* training step,
+      F ← α·g² + (1 − α)·F
+  with α = ``ewc_alpha`` and g the gradient of the *unpenalised* task loss at the step's
+  starting point. F starts at 0 and is never reset: it runs over the whole stream, across
+  experiences (that moving average is what EWC++ is).
+- the path score (Eq. 7), built per experience in windows of ``delta_t`` steps:
+      ΔL   = Σ_{steps in window} −g ⊙ (θ_after − θ_before)   (first-order loss *decrease*)
+      s_e += ΔL / (½·F·Δθ² + ε),      Δθ = θ_window_end − θ_window_start,
+  with F the current Fisher and ε the float32 machine epsilon. s_e starts at 0 with each
+  experience; windows restart with each experience, and a last window shorter than
+  ``delta_t`` is closed at the end of the experience (none of the experience's path is
+  dropped). Across experiences the score is carried as the running average of §4.3,
+      s ← s_e                (after the first experience)
+      s ← ½·(s + s_e)        (after each later one),
+  so older experiences' scores decay by halves, as in the paper and Avalanche.
+- the penalty importance and anchor, fixed at the end of each experience (Eq. 8, with F and
+  s normalised to [0, 1] as the paper suggests):
+      P  = F / max F + relu(s) / max relu(s),     θ* = θ.
+  A term whose maximum is 0 (no curvature seen, or no positive score) contributes 0
+  instead of 0/0. From the next experience on the training loss is
+      L = CE + λ·Σ_i P_i (θ_i − θ*_i)²          (Eq. 8, λ = ``ewc_lambda``).
+
+The unpenalised gradient comes without a second forward/backward: only the task loss is
+back-propagated; its gradient is kept for F and ΔL, and then the penalty's analytic gradient
+2λP(θ − θ*) is *added* into ``.grad`` before the optimizer step. The applied gradient is
+exactly ∇(CE + penalty), and the unpenalised one is exactly ∇CE (adding instead of
+subtracting from a combined backward avoids cancellation when the penalty dominates).
+
+The model stays in train mode throughout (Avalanche computes its gradient in eval mode
+and leaves the model there, which silently freezes BatchNorm statistics and dropout).
+
+With ``memory_size`` > 0 a reservoir memory (``reservoir.ReservoirBuffer``) is replayed
+exactly as ``er.ER`` does: once the memory is non-empty each step's batch is the new
+samples concatenated with ``memory_batch_size`` memory samples (default
+``training.batch_size``), the task loss is the mean cross-entropy over both, and after the
+step the new samples (offered once, in the first epoch over their chunk) enter the
+reservoir. F and s are then computed from that replay-augmented task loss, as the paper's
+RWalk-with-samples does. With ``memory_size`` = 0 (the default) there is no memory.
+"""
+# The papers' notation (α, γ, ρ, −, ×) is kept in docstrings and comments:
+# ruff: noqa: RUF002, RUF003
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from app.schemas.updaters import RWalkParams, TrainingConfig
+from worker.updaters.protocol import Experience, FitReport, ProgressFn, UpdaterState
+from worker.updaters.reservoir import ReservoirBuffer
+from worker.updaters.rng import generator_state, make_generator, restore_generator
+from worker.updaters.training_loop import autocast, make_optimizer, run_epochs, steps_per_epoch
+
+SCORE_EPSILON = torch.finfo(torch.float32).eps
+"""ε of Eq. 7: keeps the score's denominator positive where F·Δθ² vanishes."""
+
+
+def normalised(values: list[torch.Tensor]) -> list[torch.Tensor]:
+    """``values`` divided by their common maximum, or zeros where that maximum is ≤ 0.
+
+    Stays on the device (no host sync) and never divides by zero.
+    """
+    largest = torch.stack([v.max() for v in values]).max()
+    scale = torch.where(largest > 0, 1.0 / largest.clamp_min(torch.finfo(largest.dtype).tiny), 0)
+    return [v * scale for v in values]
+
+
+class RWalk:
+    name = "rwalk"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        params: RWalkParams,
+        training: TrainingConfig,
+        device: torch.device,
+    ) -> None:
+        self.model, self.params, self.training, self.device = model, params, training, device
+        self.generator = make_generator(training.seed, device)
+        self.experiences_seen = 0
+        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        self.names = [n for n, _ in named]
+        self.parameters = [p for _, p in named]
+        self.fisher = self._zeros()  # F (Eq. 6), runs across experiences
+        self.score = self._zeros()  # s, the §4.3 running average over experiences
+        self.importance = self._zeros()  # P (Eq. 8), fixed at each experience's end
+        self.anchor = [p.detach().clone() for p in self.parameters]  # θ* (Eq. 8)
+        self.buffer = (
+            ReservoirBuffer(params.memory_size, device) if params.memory_size > 0 else None
+        )
+        self.memory_batch_size = params.memory_batch_size or training.batch_size
+
+    def _zeros(self) -> list[torch.Tensor]:
+        return [torch.zeros_like(p, dtype=torch.float32) for p in self.parameters]
+
+    def fit(self, experience: Experience, progress: ProgressFn | None = None) -> FitReport:
+        optimizer = make_optimizer(self.model, self.training)
+        alpha, lam = self.params.ewc_alpha, self.params.ewc_lambda
+        penalised = self.experiences_seen > 0
+        experience_score = self._zeros()  # s_e, Eq. 7 summed over this experience's windows
+        window_loss = self._zeros()  # ΔL of the open window
+        window_start = [p.detach().clone() for p in self.parameters]
+        steps_in_window = 0
+        first_epoch_steps = steps_per_epoch(len(experience), self.training.batch_size)
+        steps_done = 0
+
+        def close_window() -> None:
+            nonlocal steps_in_window
+            with torch.no_grad():
+                for s, dl, f, p, start in zip(
+                    experience_score,
+                    window_loss,
+                    self.fisher,
+                    self.parameters,
+                    window_start,
+                    strict=True,
+                ):
+                    moved = p - start  # Δθ over the window
+                    s.add_(dl / (0.5 * f * moved.square() + SCORE_EPSILON))  # Eq. 7
+                    dl.zero_()
+                    start.copy_(p)
+            steps_in_window = 0
+
+        def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            nonlocal steps_in_window, steps_done
+            inputs, labels = x, y
+            if self.buffer is not None and len(self.buffer) > 0:
+                memory = self.buffer.sample(self.memory_batch_size, self.generator)
+                inputs, labels = torch.cat([x, memory["x"]]), torch.cat([y, memory["y"]])
+            before = [p.detach().clone() for p in self.parameters]
+            optimizer.zero_grad(set_to_none=True)
+            with autocast(self.device, self.training):
+                task_loss = F.cross_entropy(self.model(inputs), labels)
+            task_loss.backward()
+            with torch.no_grad():
+                gradients = [  # g: the unpenalised gradient at θ_before
+                    p.grad.detach().float().clone()
+                    if p.grad is not None
+                    else torch.zeros_like(p, dtype=torch.float32)
+                    for p in self.parameters
+                ]
+                for f, g in zip(self.fisher, gradients, strict=True):
+                    f.mul_(1.0 - alpha).addcmul_(g, g, value=alpha)  # EWC++ (Eq. 6)
+                penalty = torch.zeros((), device=self.device)
+                if penalised:
+                    for p, importance, anchor in zip(
+                        self.parameters, self.importance, self.anchor, strict=True
+                    ):
+                        away = p - anchor
+                        penalty += (importance * away.square()).sum()  # Eq. 8 penalty
+                        if p.grad is None:
+                            p.grad = torch.zeros_like(p)
+                        p.grad.add_(importance * away, alpha=2.0 * lam)  # its gradient
+                    penalty *= lam
+            optimizer.step()
+            with torch.no_grad():
+                for dl, g, p, b in zip(
+                    window_loss, gradients, self.parameters, before, strict=True
+                ):
+                    dl.sub_(g * (p - b))  # ΔL += −g ⊙ Δθ (first order, Eq. 7's numerator)
+            steps_in_window += 1
+            if steps_in_window == self.params.delta_t:
+                close_window()
+            if self.buffer is not None and steps_done < first_epoch_steps:
+                self.buffer.add(self.generator, x=x, y=y)
+            steps_done += 1
+            return task_loss.detach().float() + penalty
+
+        report = run_epochs(self.model, experience, self.training, self.generator, step, progress)
+        if steps_in_window > 0:
+            close_window()
+        self._consolidate(experience_score)
+        self.experiences_seen += 1
+        if self.buffer is not None:
+            report.extra["memory_filled"] = float(len(self.buffer))
+        return report
+
+    @torch.no_grad()
+    def _consolidate(self, experience_score: list[torch.Tensor]) -> None:
+        """End of an experience: carry s (§4.3), then fix P and θ* for Eq. 8."""
+        if self.experiences_seen == 0:
+            self.score = experience_score
+        else:
+            self.score = [0.5 * (s + e) for s, e in zip(self.score, experience_score, strict=True)]
+        fisher_part = normalised(self.fisher)  # F / max F, in [0, 1]
+        score_part = normalised([s.clamp_min(0) for s in self.score])  # relu(s) / max s
+        self.importance = [f + s for f, s in zip(fisher_part, score_part, strict=True)]
+        self.anchor = [p.detach().clone() for p in self.parameters]
+
+    def state_dict(self) -> UpdaterState:
+        tensors = {"rng": generator_state(self.generator)}
+        for name, f, s, importance, anchor in zip(
+            self.names, self.fisher, self.score, self.importance, self.anchor, strict=True
+        ):
+            tensors[f"fisher.{name}"] = f
+            tensors[f"score.{name}"] = s
+            tensors[f"importance.{name}"] = importance
+            tensors[f"anchor.{name}"] = anchor
+        meta = {
+            "experiences_seen": self.experiences_seen,
+            "rng_device": self.device.type,
+            "parameters": list(self.names),
+        }
+        if self.buffer is not None:
+            buffer = self.buffer.state_dict()
+            tensors.update(buffer.tensors)
+            meta.update(buffer.meta)
+        return UpdaterState(tensors=tensors, meta=meta)
+
+    def load_state_dict(self, state: UpdaterState) -> None:
+        if list(state.meta["parameters"]) != self.names:
+            raise ValueError("saved RWalk state is for a model with other parameters")
+        self.experiences_seen = int(state.meta["experiences_seen"])
+        restore_generator(self.generator, state.tensors["rng"], state.meta["rng_device"])
+
+        def load(kind: str, like_parameters: bool = False) -> list[torch.Tensor]:
+            return [
+                state.tensors[f"{kind}.{name}"]
+                .to(device=self.device, dtype=p.dtype if like_parameters else torch.float32)
+                .clone()
+                for name, p in zip(self.names, self.parameters, strict=True)
+            ]
+
+        self.fisher, self.score = load("fisher"), load("score")
+        self.importance, self.anchor = load("importance"), load("anchor", like_parameters=True)
+        if self.buffer is not None:
+            self.buffer.load_state_dict(state)
