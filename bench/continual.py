@@ -8,8 +8,8 @@ eval split (test samples of its two classes) of every experience seen so far, wh
 the accuracy matrix R (row i = after experience i). Summaries, from R's last row:
 
 * ACC (average accuracy, GEM paper §5):       mean_j R[T-1][j]
-* BWT (backward transfer, GEM paper eq. 3):   1/(T-1) Σ_{j<T-1} (R[T-1][j] − R[j][j])
-* forgetting (Chaudhry et al. 2018, eq. 1-2): mean_{j<T-1} (max_{l<T-1} R[l][j] − R[T-1][j])
+* BWT (backward transfer, GEM paper eq. 3):   1/(T-1) Σ_{j<T-1} (R[T-1][j] - R[j][j])
+* forgetting (Chaudhry et al. 2018, eq. 1-2): mean_{j<T-1} (max_{l<T-1} R[l][j] - R[T-1][j])
 
 ``joint`` (the upper bound) is naive trained once on the union of all five experiences'
 training data, evaluated on every split; it has no BWT or forgetting.
@@ -174,7 +174,7 @@ def average_accuracy(matrix: list[list[float]]) -> float:
 
 
 def backward_transfer(matrix: list[list[float]]) -> float | None:
-    """GEM paper, eq. 3: BWT = 1/(T-1) Σ_{j<T-1} (R[T-1][j] − R[j][j])."""
+    """GEM paper, eq. 3: BWT = 1/(T-1) Σ_{j<T-1} (R[T-1][j] - R[j][j])."""
     last = len(matrix) - 1
     if last < 1:
         return None
@@ -182,11 +182,11 @@ def backward_transfer(matrix: list[list[float]]) -> float | None:
 
 
 def forgetting(matrix: list[list[float]]) -> float | None:
-    """Chaudhry et al. 2018, eqs. 1-2: mean_{j<T-1} (max_{j<=l<T-1} R[l][j] − R[T-1][j])."""
+    """Chaudhry et al. 2018, eqs. 1-2: mean_{j<T-1} (max_{j<=l<T-1} R[l][j] - R[T-1][j])."""
     last = len(matrix) - 1
     if last < 1:
         return None
-    drops = [max(matrix[l][j] for l in range(j, last)) - matrix[last][j] for j in range(last)]
+    drops = [max(matrix[row][j] for row in range(j, last)) - matrix[last][j] for j in range(last)]
     return float(np.mean(drops))
 
 
@@ -251,9 +251,7 @@ def run_one(
     else:
         for i, experience in enumerate(stream):
             updater.fit(experience.train)
-            matrix.append(
-                [accuracy(model, e.x_eval, e.y_eval, training) for e in stream[: i + 1]]
-            )
+            matrix.append([accuracy(model, e.x_eval, e.y_eval, training) for e in stream[: i + 1]])
     return RunResult(
         method=setting.method,
         label=setting.label,
@@ -329,9 +327,7 @@ def fmt(value: tuple[float, float] | None) -> str:
 
 
 def format_matrix(matrix: list[list[float]]) -> list[str]:
-    return [
-        f"after exp {i}: " + "  ".join(f"{v:.3f}" for v in row) for i, row in enumerate(matrix)
-    ]
+    return [f"after exp {i}: " + "  ".join(f"{v:.3f}" for v in row) for i, row in enumerate(matrix)]
 
 
 def print_summaries(summaries: list[Summary]) -> None:
@@ -392,8 +388,11 @@ def markdown_block(report: dict[str, Any]) -> str:
             f"| {s.label} | {s.memory} | {s.epochs} | {fmt(s.acc)} | {fmt(s.forgetting)} "
             f"| {fmt(s.bwt)} | {reference} | {reason} |"
         )
-    lines += ["", "<details><summary>Mean accuracy matrices (row i = after experience i)"
-              "</summary>", ""]
+    lines += [
+        "",
+        "<details><summary>Mean accuracy matrices (row i = after experience i)</summary>",
+        "",
+    ]
     for s in sorted(summaries, key=lambda s: s.epochs):
         lines += [f"**{s.label}, memory {s.memory}, {s.epochs} epoch(s)**", "", "```"]
         lines += format_matrix(s.mean_matrix)
@@ -443,24 +442,42 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--epochs", type=int, nargs="+", default=[1, 5])
     parser.add_argument("--memory", type=int, nargs="+", default=[200, 500])
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=None,
-                        help="default: every method whose updater is registered")
-    parser.add_argument("--device", choices=["cpu", "cuda"],
-                        default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument(
-        "--threads", type=int, default=1,
+        "--methods",
+        nargs="+",
+        choices=METHODS,
+        default=None,
+        help="default: every method whose updater is registered",
+    )
+    parser.add_argument(
+        "--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
         help="torch CPU threads (1: for this small MLP, batch 32, more threads only add "
         "OpenMP synchronisation, which costs 10x on a shared 2-core machine)",
     )
-    parser.add_argument("--mixed-precision", action="store_true",
-                        help="bf16 autocast on CUDA (off: fp32, as the references)")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run: seed 0, 1 epoch, memory 200, naive/joint/er/der++")
-    parser.add_argument("--write-benchmarks", action="store_true",
-                        help=f"update the section '{SECTION_TITLE[3:]}' of BENCHMARKS.md")
+    parser.add_argument(
+        "--mixed-precision",
+        action="store_true",
+        help="bf16 autocast on CUDA (off: fp32, as the references)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: seed 0, 1 epoch, memory 200, naive/joint/er/der++",
+    )
+    parser.add_argument(
+        "--write-benchmarks",
+        action="store_true",
+        help=f"update the section '{SECTION_TITLE[3:]}' of BENCHMARKS.md",
+    )
     parser.add_argument("--json", type=Path, help="dump the raw results here")
-    parser.add_argument("--from-json", type=Path,
-                        help="report from a previous --json dump instead of training")
+    parser.add_argument(
+        "--from-json", type=Path, help="report from a previous --json dump instead of training"
+    )
     parser.add_argument("--note", default="", help="a line added to the BENCHMARKS.md block")
     args = parser.parse_args(argv)
     if args.quick:

@@ -150,7 +150,14 @@ class JobRunner:
         saved = load_saved_state(self.store, plan.base_prefix, self.device)
         state_reset = saved is not None and saved.updater != plan.updater.name
         state = saved.state if saved is not None and not state_reset else None
-        updater = build_updater(plan.updater, model, plan.training, self.device, state)
+        try:
+            updater = build_updater(plan.updater, model, plan.training, self.device, state)
+        except ValueError:
+            # The saved state does not fit this job's hyperparameters (e.g. a different
+            # memory_size: a reservoir sample cannot be resized and stay uniform).
+            log.warning("job %s: saved updater state does not fit; starting fresh", plan.job_id)
+            state_reset = True
+            updater = build_updater(plan.updater, model, plan.training, self.device, None)
         current = plan.chunks[-1]
         data = load_chunk(self.store, current[1], current[2], self.device)
         timings["load_s"] = time.perf_counter() - started

@@ -88,16 +88,10 @@ def banner(
     return Panel(rows, title=f"relearn {cli_version()}", title_align="left", expand=False)
 
 
-def raise_system_exit(signum: int, _frame: FrameType | None) -> None:
-    """SIGTERM ends ``serve`` like Ctrl-C does: by unwinding, so the workers get stopped."""
-    raise SystemExit(128 + signum)
-
-
-def watch(worker: WorkerProcess, on_unexpected_exit: threading.Event) -> None:
-    code = worker.wait()
-    if not worker.stopping:
-        note(f"[bold red]The Celery worker (pid {worker.pid}) exited with status {code}.[/]")
-        on_unexpected_exit.set()
+def interrupt(signum: int, _frame: FrameType | None) -> None:
+    """SIGTERM ends ``serve`` as Ctrl-C does: by unwinding, so that the workers get stopped.
+    (uvicorn handles both while it serves, then raises them again once it has stopped.)"""
+    raise KeyboardInterrupt
 
 
 def serve(
@@ -171,20 +165,28 @@ def serve(
         API_FACTORY, factory=True, host=host, port=port, log_level=log_level.value.lower()
     )
     server = uvicorn.Server(config)
-    previous_sigterm = signal.signal(signal.SIGTERM, raise_system_exit)
+    previous_sigterm = signal.signal(signal.SIGTERM, interrupt)
+
+    def watch(child: WorkerProcess) -> None:
+        """A worker that dies while the API serves takes the API down with it: a server
+        that accepts chunks nobody will train on would fail silently."""
+        code = child.wait()
+        if not child.stopping and not server.should_exit:
+            note(f"[bold red]The Celery worker (pid {child.pid}) exited with status {code}.[/]")
+            worker_died.set()
+            server.should_exit = True
+
     try:
         for child in children:
             child.start()
-            threading.Thread(target=watch, args=(child, worker_died), daemon=True).start()
+            threading.Thread(target=watch, args=(child,), daemon=True).start()
         err().print(banner(settings, url, schema, children, queue))
-
-        def stop_server_when_a_worker_dies() -> None:
-            worker_died.wait()
-            server.should_exit = True
-
-        threading.Thread(target=stop_server_when_a_worker_dies, daemon=True).start()
         server.run()
+    except KeyboardInterrupt:
+        pass  # Ctrl-C or SIGTERM: a normal way to stop a server
     finally:
+        if any(child.poll() is None for child in children):
+            note(f"Stopping the worker (up to {stop_timeout:g}s for a job in progress)…")
         for child in children:
             child.stop(stop_timeout)
         signal.signal(signal.SIGTERM, previous_sigterm)

@@ -13,7 +13,7 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.services.models import get_model
 from app.storage import MODEL_FILE, PT2_FILE
 
-VERSION_REF = re.compile(r"^(latest|[0-9]{1,10})$")
+VERSION_REF = re.compile(r"^(latest|[0-9]+)$")
 MAX_VERSION_NUMBER = 2**31 - 1  # the column is a 32-bit INTEGER
 
 

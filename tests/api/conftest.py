@@ -4,12 +4,14 @@
   ``relearn_home`` (what ``relearn serve`` runs with no configuration);
 - ``services``: PostgreSQL, S3 on moto's server over HTTP, and Redis as the broker.
 
-The database is migrated with ``upgrade_to_head`` first, as ``relearn db upgrade`` would.
+Databases are migrated with ``upgrade_to_head``, as ``relearn db upgrade`` would: the
+SQLite file per test, the PostgreSQL database once per session (emptied before each test).
 No worker runs: tests look at the broker (Redis list / broker folder) to see what was sent.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +19,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.api.main import create_app
 from app.config import Settings
 from app.db.migrate import upgrade_to_head
 from app.db.models import Base
+from app.db.session import make_engine
 from app.storage import ObjectStore
 from tests.api.payloads import model_body
 
@@ -74,32 +77,62 @@ class Api:
 
 
 def embedded_settings(home: Path, **overrides: Any) -> Settings:
-    return Settings(
-        home=home,
-        database_url=None,
-        storage_url=None,
-        broker_url=None,
-        max_chunk_bytes=MAX_CHUNK_BYTES,
-        **overrides,
-    )
+    values: dict[str, Any] = {
+        "home": home,
+        "database_url": None,
+        "storage_url": None,
+        "broker_url": None,
+        "max_chunk_bytes": MAX_CHUNK_BYTES,
+    }
+    return Settings(**(values | overrides))
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres(postgres_server: str) -> Iterator[str]:
+    """One PostgreSQL database for the API tests, migrated once (creating and migrating a
+    database per test would cost about a second each); each test starts from empty tables."""
+    admin = create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    name = f"relearn_api_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = postgres_server.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        upgrade_to_head(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def empty_tables(database_url: str) -> None:
+    """DELETE, children first (much faster than TRUNCATE on a few small tables)."""
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            for table in reversed(Base.metadata.sorted_tables):
+                conn.execute(table.delete())
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(params=["embedded", pytest.param("services", marks=pytest.mark.services)])
 def api_settings(request: pytest.FixtureRequest, relearn_home: Path) -> Settings:
     if request.param == "embedded":
         settings = embedded_settings(relearn_home)
-    else:
-        settings = Settings(
-            home=relearn_home,
-            database_url=request.getfixturevalue("postgres_url"),
-            storage_url=request.getfixturevalue("s3_bucket"),
-            s3_endpoint_url=request.getfixturevalue("s3_server"),
-            broker_url=request.getfixturevalue("redis_url"),
-            max_chunk_bytes=MAX_CHUNK_BYTES,
-        )
-    assert settings.database_url is not None
-    upgrade_to_head(settings.database_url)
-    return settings
+        assert settings.database_url is not None
+        upgrade_to_head(settings.database_url)
+        return settings
+    database_url = request.getfixturevalue("migrated_postgres")
+    empty_tables(database_url)
+    return Settings(
+        home=relearn_home,
+        database_url=database_url,
+        storage_url=request.getfixturevalue("s3_bucket"),
+        s3_endpoint_url=request.getfixturevalue("s3_server"),
+        broker_url=request.getfixturevalue("redis_url"),
+        max_chunk_bytes=MAX_CHUNK_BYTES,
+    )
 
 
 @pytest.fixture

@@ -18,24 +18,8 @@ import pytest
 
 from app.db.models import Chunk, Job, Model
 from tests.api.conftest import MAX_CHUNK_BYTES, Api
+from tests.api.jobs_helpers import post_chunk
 from tests.api.payloads import chunk_arrays, npz_bytes, safetensors_bytes
-
-
-def post_chunk(
-    api: Api,
-    model_id: str,
-    content: bytes,
-    filename: str = "chunk.npz",
-    key: str | None = None,
-    data: dict[str, str] | None = None,
-) -> Any:
-    headers = {"Idempotency-Key": key} if key else {}
-    return api.client.post(
-        f"/v1/models/{model_id}/chunks",
-        files={"file": (filename, content)},
-        data=data or {},
-        headers=headers,
-    )
 
 
 def assert_nothing_recorded(api: Api, model_id: str) -> None:
@@ -61,7 +45,11 @@ def test_a_valid_chunk_is_stored_and_queued(api: Api, fmt: str) -> None:
     # then: 202, Location of the job, the body of the contract
     assert response.status_code == 202, response.text
     accepted = response.json()
-    assert accepted == {"job_id": accepted["job_id"], "chunk_id": accepted["chunk_id"], "status": "queued"}
+    assert accepted == {
+        "job_id": accepted["job_id"],
+        "chunk_id": accepted["chunk_id"],
+        "status": "queued",
+    }
     assert response.headers["location"] == f"/v1/jobs/{accepted['job_id']}"
     # and: the job is queued with the model's updater, the chunk stored byte for byte
     job = api.client.get(response.headers["location"]).json()
@@ -321,9 +309,7 @@ def test_the_same_key_with_a_different_updater_is_a_409(api: Api) -> None:
     assert post_chunk(api, model["id"], content, key="k").status_code == 202
 
     # when
-    response = post_chunk(
-        api, model["id"], content, key="k", data={"updater": '{"name": "naive"}'}
-    )
+    response = post_chunk(api, model["id"], content, key="k", data={"updater": '{"name": "naive"}'})
 
     # then
     assert response.status_code == 409
@@ -450,8 +436,12 @@ def test_form_mistakes_are_4xx_problems(api: Api) -> None:
     no_file = api.client.post(url, files={"updater": (None, '{"name": "er"}')})
     unknown = api.client.post(url, files={"file": ("a.npz", content)}, data={"colour": "red"})
     not_multipart = api.client.post(url, json={"x": [1, 2]})
-    two_files = api.client.post(url, files=[("file", ("a.npz", content)), ("file", ("b.npz", content))])
-    bad_key = api.client.post(url, files={"file": ("a.npz", content)}, headers={"Idempotency-Key": "k" * 201})
+    two_files = api.client.post(
+        url, files=[("file", ("a.npz", content)), ("file", ("b.npz", content))]
+    )
+    bad_key = api.client.post(
+        url, files={"file": ("a.npz", content)}, headers={"Idempotency-Key": "k" * 201}
+    )
 
     # then
     assert (no_file.status_code, no_file.json()["field"]) == (422, "file")
@@ -497,9 +487,13 @@ def test_uploads_stream_in_pieces(api: Api) -> None:
     content = npz_bytes(chunk_arrays(n=200))
     boundary = "relearn-test-boundary"
     body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.npz"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n"
-    ).encode() + content + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.npz"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     pieces = [body[i : i + 1000] for i in range(0, len(body), 1000)]
 
     # when

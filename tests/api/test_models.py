@@ -34,7 +34,10 @@ def test_create_fills_every_default_and_queues_the_v0_export(api: Api) -> None:
         "name": "mlp",
         "params": {"input_dim": 5, "hidden": [256, 256], "num_classes": 4},
     }
-    assert model["updater"] == {"name": "er", "params": {"memory_size": 500, "memory_batch_size": None}}
+    assert model["updater"] == {
+        "name": "er",
+        "params": {"memory_size": 500, "memory_batch_size": None},
+    }
     assert model["training"]["optimizer"] == "sgd"
     assert set(model["training"]) >= {"epochs", "batch_size", "lr", "optimizer", "seed"}
     assert model["created_at"]
@@ -79,8 +82,7 @@ def test_different_seeds_give_different_version_0(api: Api) -> None:
 
     # then
     sha = [
-        api.client.get(f"/v1/models/{m['id']}/versions/0").json()["artifact_sha256"]
-        for m in (a, b)
+        api.client.get(f"/v1/models/{m['id']}/versions/0").json()["artifact_sha256"] for m in (a, b)
     ]
     assert sha[0] != sha[1]
 
@@ -90,14 +92,22 @@ def test_different_seeds_give_different_version_0(api: Api) -> None:
     [
         (model_body(updater={"name": "sgd-magic"}), "updater.name"),
         (model_body(updater={"name": "der", "params": {"alpha": -1}}), "updater.params.alpha"),
-        (model_body(updater={"name": "er", "params": {"memory_sise": 10}}), "updater.params.memory_sise"),
+        (
+            model_body(updater={"name": "er", "params": {"memory_sise": 10}}),
+            "updater.params.memory_sise",
+        ),
         (model_body(architecture={"name": "transformer", "params": {}}), "architecture.name"),
         (
             model_body(architecture={"name": "mlp", "params": {"num_classes": 3}}),
             "architecture.params.input_dim",
         ),
         (
-            model_body(architecture={"name": "mlp", "params": {"input_dim": 4, "num_classes": 3, "hidden": [0]}}),
+            model_body(
+                architecture={
+                    "name": "mlp",
+                    "params": {"input_dim": 4, "num_classes": 3, "hidden": [0]},
+                }
+            ),
             "architecture.params",
         ),
         (model_body(training={"optimizer": "lbfgs"}), "training.optimizer"),

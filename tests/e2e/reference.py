@@ -17,7 +17,20 @@ from worker.updaters.registry import build_updater
 
 
 def uninterrupted_run(body: dict, chunks: list[ChunkData]) -> dict[str, torch.Tensor]:
-    """Train the chunks one after another with one updater object, no save/load between."""
+    """Train the chunks one after another with one updater object, no save/load between.
+
+    Single-threaded like the e2e workers (``OMP_NUM_THREADS=1``): CPU kernels' reduction
+    order, hence the last bits of the weights, depends on the thread count.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _uninterrupted_run(body, chunks)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _uninterrupted_run(body: dict, chunks: list[ChunkData]) -> dict[str, torch.Tensor]:
     architecture: ArchitectureSpec = validate_architecture(body["architecture"])
     training = TrainingConfig.model_validate(body["training"])
     model = build_model(architecture.name, architecture.params)

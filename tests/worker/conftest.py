@@ -33,3 +33,15 @@ def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
 @pytest.fixture
 def store(tmp_path: Path) -> ObjectStore:
     return ObjectStore(str(tmp_path / "objects"))
+
+
+@pytest.fixture(autouse=True)
+def single_threaded_torch() -> Iterator[None]:
+    """Compare with ``tests.e2e.reference`` at the thread count it uses (bitwise results
+    depend on it)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

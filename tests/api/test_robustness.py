@@ -1,0 +1,146 @@
+"""No input makes the API answer 5xx; outages of the broker or storage are survivable;
+the app refuses an un-migrated database; health and docs."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.api.main import create_app
+from app.db.migrate import DatabaseNotMigrated, upgrade_to_head
+from app.db.models import Chunk, Job
+from tests.api.conftest import Api, embedded_settings
+from tests.api.jobs_helpers import post_chunk, submit
+from tests.api.payloads import chunk_arrays, model_body, npz_bytes
+
+
+def test_odd_paths_and_methods_get_4xx_problems(api: Api) -> None:
+    # given
+    model = api.create_model()
+    base = f"/v1/models/{model['id']}"
+    requests = [
+        ("GET", "/v1/models/%00"),
+        ("GET", "/v1/models/" + "a" * 5000),
+        ("GET", "/v1/jobs/%00%ff"),
+        ("GET", "/v1/jobs/'; DROP TABLE jobs;--"),
+        ("GET", base + "/versions/%00"),
+        ("GET", base + "/versions/1e3"),
+        ("GET", base + "/versions/99999999999/artifact"),
+        ("GET", base + "/versions/latest/artifact?format="),
+        ("POST", base + "/versions"),
+        ("DELETE", "/v1/jobs/" + "a" * 32),
+        ("GET", "/v2/models"),
+        ("POST", "/v1/jobs/%00/cancel"),
+    ]
+
+    # when
+    responses = [api.client.request(method, path) for method, path in requests]
+
+    # then
+    for (method, path), response in zip(requests, responses, strict=True):
+        assert 400 <= response.status_code < 500, (method, path, response.status_code)
+        assert response.headers["content-type"] == "application/problem+json", path
+        assert response.json()["status"] == response.status_code
+    assert responses[8].status_code == 405
+    assert "GET" in responses[8].headers["allow"]
+
+
+def test_an_oversized_json_body_is_413(api: Api) -> None:
+    # given: 2 MiB of JSON, declared and undeclared (streamed) length
+    body = model_body(name="x" * (2 * 1024 * 1024)).__repr__().encode()
+
+    # when
+    declared = api.client.post(
+        "/v1/models", content=body, headers={"content-type": "application/json"}
+    )
+    streamed = api.client.post(
+        "/v1/models",
+        content=iter([body[i : i + 65536] for i in range(0, len(body), 65536)]),
+        headers={"content-type": "application/json"},
+    )
+
+    # then
+    assert declared.status_code == streamed.status_code == 413
+    assert streamed.headers["content-type"] == "application/problem+json"
+
+
+def test_a_dead_broker_does_not_fail_accepted_work(relearn_home: Path) -> None:
+    # given: a broker nobody listens on
+    settings = embedded_settings(relearn_home, broker_url="redis://127.0.0.1:1/0")
+    upgrade_to_head(str(settings.database_url))
+    with TestClient(create_app(settings)) as client:
+        # when
+        started = time.monotonic()
+        created = client.post("/v1/models", json=model_body())
+        accepted = client.post(
+            f"/v1/models/{created.json()['id']}/chunks",
+            files={"file": ("a.npz", npz_bytes(chunk_arrays()))},
+        )
+        elapsed = time.monotonic() - started
+
+        # then: the model and the job exist; the workers' reconciler will send the work
+        assert created.status_code == 201
+        assert accepted.status_code == 202
+        job = client.get(accepted.headers["location"]).json()
+        assert job["status"] == "queued"
+    assert elapsed < 30
+
+
+def test_a_storage_failure_is_a_503_and_leaves_no_rows(relearn_home: Path) -> None:
+    # given: the model's chunk folder cannot be created (a file sits where it should be)
+    settings = embedded_settings(relearn_home)
+    upgrade_to_head(str(settings.database_url))
+    with TestClient(create_app(settings)) as client:
+        model = client.post("/v1/models", json=model_body()).json()
+        (Path(str(settings.storage_url)) / "models" / model["id"] / "chunks").write_bytes(b"")
+
+        # when
+        response = post_chunk(
+            Api(client, settings, "embedded"), model["id"], npz_bytes(chunk_arrays())
+        )
+
+        # then
+        assert response.status_code == 503
+        assert response.headers["content-type"] == "application/problem+json"
+        api = Api(client, settings, "embedded")
+        assert api.count(Chunk) == 0 and api.count(Job) == 0
+        assert client.get(f"/v1/models/{model['id']}").json()["chunk_count"] == 0
+
+
+def test_the_app_refuses_an_unmigrated_database(relearn_home: Path) -> None:
+    # given: no `relearn db upgrade` was run
+    app = create_app(embedded_settings(relearn_home))
+
+    # when / then: start-up fails with the command to run
+    with pytest.raises(DatabaseNotMigrated, match="relearn db upgrade"), TestClient(app):
+        pass
+
+
+def test_health_and_docs(api: Api) -> None:
+    # when
+    health = api.client.get("/healthz")
+    schema = api.client.get("/openapi.json").json()
+    docs = api.client.get("/docs")
+
+    # then
+    assert health.status_code == 200 and health.json()["database"] == "ok"
+    upload = schema["paths"]["/v1/models/{model_id}/chunks"]["post"]
+    assert "multipart/form-data" in upload["requestBody"]["content"]
+    assert "/v1/models/{model_id}/metrics" in schema["paths"]
+    assert docs.status_code == 200
+
+
+def test_models_are_independent(api: Api) -> None:
+    # given: two models with chunks
+    a, b = api.create_model(), api.create_model()
+    submit(api, a["id"])
+
+    # when
+    jobs_a = api.client.get(f"/v1/models/{a['id']}/jobs").json()["items"]
+    jobs_b = api.client.get(f"/v1/models/{b['id']}/jobs").json()["items"]
+
+    # then
+    assert len(jobs_a) == 1 and jobs_b == []
