@@ -10,6 +10,7 @@ strictly). The initialiser draws every weight and bias from U(-1/sqrt(fan_in),
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -61,7 +62,7 @@ def num_classes(spec: ArchitectureSpec) -> int:
 def mlp_layer_sizes(params: dict[str, Any]) -> list[tuple[int, int]]:
     """(in, out) of each Linear layer, in order."""
     sizes = [int(params["input_dim"]), *map(int, params["hidden"]), int(params["num_classes"])]
-    return list(zip(sizes[:-1], sizes[1:], strict=True))
+    return list(itertools.pairwise(sizes))
 
 
 def initial_weights(spec: ArchitectureSpec, seed: int) -> dict[str, np.ndarray]:

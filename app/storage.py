@@ -7,6 +7,7 @@ atomic: a local write goes to a temporary name and is renamed; an S3 PUT is atom
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import uuid
@@ -76,10 +77,8 @@ class ObjectStore:
         return int(self.fs.size(self.path(key)))
 
     def delete(self, key: str) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(self.path(key))
-        except FileNotFoundError:
-            pass
 
     def delete_prefix(self, prefix: str) -> None:
         path = self.path(prefix)

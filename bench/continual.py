@@ -92,10 +92,16 @@ AVALANCHE_ACC: dict[tuple[str, str], float] = {
 # the known differences between our updater and Avalanche's that plausibly explain it.
 GAP_TOLERANCE = 0.02
 LIKELY_REASON: dict[str, str] = {
-    "er": "reservoir buffer (Avalanche: experience-balanced buffer, reshuffled per exp)",
-    "der++": "logits stored while training (Mammoth), Avalanche stores them after each exp",
-    "gem": "different QP solver/tolerance for the dual; one shared 40→10 head",
-    "rwalk+replay": "reservoir buffer (Avalanche: experience-balanced buffer)",
+    "er": (
+        "our reservoir takes the current experience's samples while it is being learned, so "
+        "a memory batch is partly new data; Avalanche replays only past experiences "
+        "(experience-balanced buffer updated after each experience)"
+    ),
+    "rwalk+replay": "same memory difference as er (Avalanche: ReplayPlugin's buffer)",
+    "der++": (
+        "logits are stored from the first epoch's forward pass, before the model has learned "
+        "the experience; Avalanche stores them after training it (see note below)"
+    ),
 }
 
 

@@ -86,10 +86,12 @@ def main() -> None:
         torch.manual_seed(0)
         return MLP(40, [args.hidden, args.hidden], 10).to(device)
 
-    print(f"# overhead of fit vs a plain loop, {datetime.now(UTC):%Y-%m-%d}, "
-          f"{platform.processor() or platform.machine()}, device={device}, torch "
-          f"{torch.__version__}, {args.samples} samples x {args.epochs} epoch(s), "
-          f"batch {args.batch_size}, third chunk of three (memories full)")
+    print(
+        f"# overhead of fit vs a plain loop, {datetime.now(UTC):%Y-%m-%d}, "
+        f"{platform.processor() or platform.machine()}, device={device}, torch "
+        f"{torch.__version__}, {args.samples} samples x {args.epochs} epoch(s), "
+        f"batch {args.batch_size}, third chunk of three (memories full)"
+    )
     print("| updater | fit (s) | plain loop (s) | ratio |")
     print("|---|---|---|---|")
     for name in args.methods:
@@ -106,8 +108,7 @@ def main() -> None:
                 updater.fit(exp)
             fits.append(timed(lambda u=updater: u.fit(experiences[2]), device))
             baseline = fresh()
-            plains.append(timed(lambda m=baseline: plain_loop(m, experiences[2], training),
-                                device))
+            plains.append(timed(lambda m=baseline: plain_loop(m, experiences[2], training), device))
         fit, plain = min(fits), min(plains)
         print(f"| {name} | {fit:.3f} | {plain:.3f} | {fit / plain:.2f} |")
 

@@ -20,6 +20,7 @@ A crash before 6 leaves no version; the job runs again from the same base versio
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 import time
 import uuid
@@ -46,6 +47,10 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 PROGRESS_EVERY_S = 0.5
+
+
+class TrainingDiverged(Exception):
+    """The update produced non-finite weights; it is never published (permanent)."""
 
 
 class LeaseLost(Exception):
@@ -95,24 +100,39 @@ class JobRunner:
         with self.sessions.begin() as session:
             job = session.get(Job, job_id)
             assert job is not None
+            if job.status not in (JobStatus.queued, JobStatus.running):
+                return  # cancelled (or finished) since it was picked
             model = session.get(Model, job.model_id)
             assert model is not None
             if job.attempts >= MAX_ATTEMPTS:
                 self._fail(session, job, f"gave up after {job.attempts} attempts")
                 return
-            job.status = JobStatus.running
+            # Conditional, so that a cancel committed since we read the row wins.
+            claimed = session.execute(
+                update(Job)
+                .where(Job.id == job.id, Job.status.in_([JobStatus.queued, JobStatus.running]))
+                .values(status=JobStatus.running)
+            )
+            if claimed.rowcount != 1:
+                return
             job.attempts += 1
             job.started_at = job.started_at or utcnow()
             job.base_version = model.latest_version
             job.progress = 0.0
             base = session.get(ModelVersion, (model.id, model.latest_version))
-            chunks = list(
+            # The chunks applied so far (those that produced versions 1..base), then this
+            # one: the columns of this job's row of the accuracy matrix.
+            applied = list(
                 session.scalars(
                     select(Chunk)
-                    .where(Chunk.model_id == model.id, Chunk.seq <= job.seq)
-                    .order_by(Chunk.seq)
+                    .join(ModelVersion, ModelVersion.chunk_id == Chunk.id)
+                    .where(ModelVersion.model_id == model.id, ModelVersion.number >= 1)
+                    .order_by(ModelVersion.number)
                 )
             )
+            current = session.get(Chunk, job.chunk_id)
+            assert current is not None
+            chunks = [*applied, current]
             assert base is not None
             plan = _Plan(
                 job_id=job.id,
@@ -132,6 +152,9 @@ class JobRunner:
         except ChunkDataError as exc:
             with self.sessions.begin() as session:
                 self._fail(session, session.get(Job, job_id), f"invalid chunk: {exc}")
+        except TrainingDiverged as exc:
+            with self.sessions.begin() as session:
+                self._fail(session, session.get(Job, job_id), str(exc))
         except Exception as exc:
             log.exception("job %s attempt failed", job_id)
             with self.sessions.begin() as session:
@@ -167,6 +190,10 @@ class JobRunner:
             Experience(data.x, data.y), self._progress_reporter(plan.job_id, plan.model_id)
         )
         timings["fit_s"] = time.perf_counter() - t
+        if not all(torch.isfinite(p).all() for p in model.parameters()):
+            raise TrainingDiverged(
+                "training diverged: the weights are no longer finite (lower training.lr)"
+            )
 
         t = time.perf_counter()
         row = self._accuracy_row(model, plan, current_eval=data)
@@ -187,6 +214,7 @@ class JobRunner:
         known = [a for a in row if a is not None]
         metrics: dict[str, Any] = {
             "accuracy": row,
+            "chunk_ids": [chunk[0] for chunk in plan.chunks],
             "average_accuracy": statistics.fmean(known) if known else None,
             "train": report.as_dict(),
             "state_reset": state_reset,
@@ -194,21 +222,23 @@ class JobRunner:
             "timings": timings,
         }
         try:
-            self._publish(plan, number, prefix, written, metrics)
+            self._publish(plan, number, prefix, written, finite_json(metrics))
         except LeaseLost:
             self.store.delete_prefix(prefix)
             raise
 
-    def _accuracy_row(self, model: torch.nn.Module, plan: _Plan, current_eval: Any) -> list[
-        float | None
-    ]:
+    def _accuracy_row(
+        self, model: torch.nn.Module, plan: _Plan, current_eval: Any
+    ) -> list[float | None]:
         row: list[float | None] = []
         for i, (_chunk_id, key, fmt, num_eval) in enumerate(plan.chunks):
             if num_eval == 0:
                 row.append(None)
                 continue
-            data = current_eval if i == len(plan.chunks) - 1 else load_chunk(
-                self.store, key, fmt, self.device
+            data = (
+                current_eval
+                if i == len(plan.chunks) - 1
+                else load_chunk(self.store, key, fmt, self.device)
             )
             assert data.x_eval is not None and data.y_eval is not None
             row.append(accuracy(model, data.x_eval, data.y_eval, plan.training))
@@ -288,6 +318,17 @@ class JobRunner:
         job.status = JobStatus.failed
         job.error = error
         job.finished_at = utcnow()
+
+
+def finite_json(value: Any) -> Any:
+    """NaN/Inf become null: JSON has no such numbers (and PostgreSQL refuses them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_json(v) for v in value]
+    return value
 
 
 @dataclass

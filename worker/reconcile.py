@@ -8,10 +8,12 @@ queued or running job and no live lease: at start-up and then periodically.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from app.db.models import Job, JobStatus, Model, utcnow
+from app.db.models import Job, JobStatus, Model, ModelVersion, utcnow
 
 
 def models_with_orphaned_work(*, session: Session) -> list[str]:
@@ -30,3 +32,17 @@ def models_with_orphaned_work(*, session: Session) -> list[str]:
             .order_by(Model.id)
         )
     )
+
+
+def versions_missing_program(
+    *, session: Session, older_than_s: float = 60.0
+) -> list[tuple[str, int]]:
+    """Versions whose ``.pt2`` export has not happened a while after they were created
+    (the export message of version 0 was lost)."""
+    cutoff = utcnow() - timedelta(seconds=older_than_s)
+    rows = session.execute(
+        select(ModelVersion.model_id, ModelVersion.number)
+        .where(ModelVersion.pt2_sha256.is_(None), ModelVersion.created_at < cutoff)
+        .order_by(ModelVersion.model_id, ModelVersion.number)
+    ).all()
+    return [(model_id, number) for model_id, number in rows]

@@ -19,12 +19,17 @@ from app.config import get_settings
 from app.db.migrate import ensure_at_head
 from app.db.models import Job, JobStatus, Model, ModelVersion
 from app.db.session import get_engine, get_sessionmaker
-from app.queue import EXPORT_VERSION_TASK, PROCESS_MODEL_TASK, enqueue_model_work
+from app.queue import (
+    EXPORT_VERSION_TASK,
+    PROCESS_MODEL_TASK,
+    enqueue_export,
+    enqueue_model_work,
+)
 from app.storage import get_store
 from worker.celery_app import celery
 from worker.devices import resolve_device
 from worker.job_runner import JobRunner
-from worker.reconcile import models_with_orphaned_work
+from worker.reconcile import models_with_orphaned_work, versions_missing_program
 from worker.version_files import export_existing
 
 log = logging.getLogger(__name__)
@@ -89,6 +94,10 @@ def _still_pending(job_id: str | None) -> bool:
 def reconcile_now() -> None:
     with get_sessionmaker()() as session:
         model_ids = models_with_orphaned_work(session=session)
+        exports = versions_missing_program(session=session)
     for model_id in model_ids:
         log.info("re-sending work for model %s", model_id)
         enqueue_model_work(model_id)
+    for model_id, number in exports:
+        log.info("re-sending the export of model %s version %s", model_id, number)
+        enqueue_export(model_id, number)

@@ -94,9 +94,7 @@ def write_version(
         )
 
 
-def export_existing(
-    store: ObjectStore, prefix: str, architecture: ArchitectureSpec
-) -> str:
+def export_existing(store: ObjectStore, prefix: str, architecture: ArchitectureSpec) -> str:
     """Export the pt2 program of an already-published version (version 0, whose weights
     the torch-free API wrote); returns its sha256."""
     model = load_model(store, prefix, architecture, torch.device("cpu"))

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_JSON_BODY_BYTES = 1024 * 1024
 STREAMED_UPLOAD_PATH = re.compile(r"^/v1/models/[^/]+/chunks/?$")
+DECIMAL = re.compile(rb"[0-9]{1,18}")
 
 
 class JsonBodyLimit:
@@ -28,15 +29,16 @@ class JsonBodyLimit:
             await self.app(scope, receive, send)
             return
         too_large = f"the request body is larger than {self.max_bytes} bytes"
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        received = int(declared) if declared.isdigit() else 0
+        raw = dict(scope["headers"]).get(b"content-length", b"")
+        declared = DECIMAL.fullmatch(raw) is not None
+        received = int(raw) if declared else 0
 
         async def counting_receive() -> Message:
             nonlocal received
             if received > self.max_bytes:
                 raise HTTPException(413, detail=too_large)
             message = await receive()
-            if message["type"] == "http.request" and not declared.isdigit():
+            if message["type"] == "http.request" and not declared:
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     raise HTTPException(413, detail=too_large)

@@ -10,6 +10,7 @@ Small text fields (``updater``) are kept in memory, capped.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -23,6 +24,7 @@ from app.errors import BadRequest, InvalidInput, PayloadTooLarge, UnsupportedMed
 from app.services.chunks import ReceivedFile
 
 FILE_FIELD = "file"
+DECIMAL = re.compile(r"[0-9]{1,18}")
 MAX_TEXT_FIELD_BYTES = 64 * 1024
 MAX_PARTS = 16
 # Part headers, boundaries and text fields on top of the file itself.
@@ -162,7 +164,7 @@ async def receive_multipart(
         raise BadRequest("multipart/form-data without a boundary")
     max_body = max_file_bytes + MAX_FORM_OVERHEAD_BYTES
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_body:
+    if DECIMAL.fullmatch(declared) and int(declared) > max_body:
         raise PayloadTooLarge(
             f"file: the body ({declared} bytes) is larger than the limit of {max_file_bytes} bytes",
             field=FILE_FIELD,

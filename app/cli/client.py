@@ -19,7 +19,14 @@ import typer
 from rich.console import RenderableType
 
 from app.cli.follow import follow_job, is_final
-from app.cli.http import DEFAULT_URL, ApiClient, ApiError, ChecksumMismatch, ServerUnreachable
+from app.cli.http import (
+    DEFAULT_URL,
+    ApiClient,
+    ApiError,
+    ChecksumMismatch,
+    ServerUnreachable,
+    segment,
+)
 from app.cli.model_body import (
     build_model_body,
     parse_assignments,
@@ -229,7 +236,7 @@ def models_show(
 ) -> None:
     """Show one model: architecture, updater, training settings, latest version."""
     with api(ctx) as client:
-        model = client.get_json(f"/v1/models/{model_id}")
+        model = client.get_json(f"/v1/models/{segment(model_id)}")
     emit(model, as_json, model_view)
 
 
@@ -288,7 +295,9 @@ def push(
     form = {"updater": updater} if (updater := parse_updater_json(updater_json)) else {}
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     with api(ctx) as client:
-        accepted = client.post_file(f"/v1/models/{model}/chunks", file, form=form, headers=headers)
+        accepted = client.post_file(
+            f"/v1/models/{segment(model)}/chunks", file, form=form, headers=headers
+        )
         if follow:
             note(f"Chunk {accepted.get('chunk_id')} accepted; following job {accepted['job_id']}.")
             job = follow_job(client, accepted["job_id"], interval=interval, max_wait=max_wait)
@@ -326,7 +335,7 @@ def status(
         if follow:
             job = follow_job(client, job_id, interval=interval, max_wait=max_wait)
         else:
-            job = client.get_json(f"/v1/jobs/{job_id}")
+            job = client.get_json(f"/v1/jobs/{segment(job_id)}")
     if follow:
         finish_followed(job, as_json)
     else:
@@ -340,14 +349,14 @@ def cancel(
 ) -> None:
     """Cancel a queued job (a running or finished one cannot be cancelled)."""
     with api(ctx) as client:
-        job = client.post_json(f"/v1/jobs/{job_id}/cancel")
+        job = client.post_json(f"/v1/jobs/{segment(job_id)}/cancel")
     emit(job, as_json, job_view)
 
 
 def jobs(ctx: typer.Context, model: ModelOption, as_json: JsonFlag = False) -> None:
     """List a model's jobs in chunk submission order."""
     with api(ctx) as client:
-        listing = client.get_json(f"/v1/models/{model}/jobs")
+        listing = client.get_json(f"/v1/models/{segment(model)}/jobs")
     emit(listing, as_json, lambda data: jobs_table(data.get("items", [])))
 
 
@@ -362,7 +371,7 @@ class ArtifactFormat(StrEnum):
 def versions(ctx: typer.Context, model: ModelOption, as_json: JsonFlag = False) -> None:
     """List a model's published versions."""
     with api(ctx) as client:
-        listing = client.get_json(f"/v1/models/{model}/versions")
+        listing = client.get_json(f"/v1/models/{segment(model)}/versions")
     emit(listing, as_json, lambda data: versions_table(data.get("items", [])))
 
 
@@ -411,11 +420,13 @@ def pull(
     one is published meanwhile. The file appears only once complete and verified.
     """
     with api(ctx) as client:
-        number = client.get_json(f"/v1/models/{model}/versions/{version}")["number"]
+        number = client.get_json(f"/v1/models/{segment(model)}/versions/{segment(version)}")[
+            "number"
+        ]
         destination = output or Path(f"{model}-v{number}.{format.value}")
         download = download_when_ready(
             client,
-            f"/v1/models/{model}/versions/{number}/artifact",
+            f"/v1/models/{segment(model)}/versions/{segment(number)}/artifact",
             destination,
             {"format": format.value},
             wait,
@@ -445,5 +456,5 @@ def metrics(ctx: typer.Context, model: ModelOption, as_json: JsonFlag = False) -
     Chaudhry et al. 2018, all from the last row.
     """
     with api(ctx) as client:
-        result = client.get_json(f"/v1/models/{model}/metrics")
+        result = client.get_json(f"/v1/models/{segment(model)}/metrics")
     emit(result, as_json, metrics_view)

@@ -20,7 +20,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from app.cli.http import ApiClient, ServerUnreachable
+from app.cli.http import ApiClient, ServerUnreachable, segment
 from app.cli.output import err
 from app.cli.views import FINAL_STATUSES, STATUS_STYLES
 
@@ -61,7 +61,7 @@ def follow_job(
         task = bar.add_task("job", total=1.0, job=job_id, status=styled_status("…"))
         while True:
             try:
-                job: dict[str, Any] = client.get_json(f"/v1/jobs/{job_id}")
+                job: dict[str, Any] = client.get_json(f"/v1/jobs/{segment(job_id)}")
                 unreachable_since = None
                 seen = True
             except ServerUnreachable:

@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -128,6 +129,11 @@ class Download:
     size: int
     sha256: str
     etag: str | None
+
+
+def segment(value: str | int) -> str:
+    """A user-given id as one URL path segment: ``a/b?c`` must not become a path or query."""
+    return quote(str(value), safe="")
 
 
 def etag_digest(etag: str | None) -> str | None:

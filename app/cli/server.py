@@ -112,9 +112,6 @@ def serve(
             "0 serves the API alone (run `relearn worker` elsewhere).",
         ),
     ] = 1,
-    queue: Annotated[
-        str | None, typer.Option(help="Queue the workers consume. \\[default: RELEARN_QUEUE_NAME]")
-    ] = None,
     log_level: Annotated[
         LogLevel, typer.Option("--log-level", "--loglevel", case_sensitive=False)
     ] = LogLevel.INFO,
@@ -143,7 +140,7 @@ def serve(
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
-    queue = queue or settings.queue_name
+    queue = settings.queue_name  # the API sends to it: RELEARN_QUEUE_NAME for both
     url = f"http://{browsable_host(host)}:{port}"
 
     if settings.is_sqlite:
@@ -198,7 +195,11 @@ def serve(
 
 def worker(
     queue: Annotated[
-        str | None, typer.Option(help="Queue to consume. \\[default: RELEARN_QUEUE_NAME or gpu]")
+        str | None,
+        typer.Option(
+            help="Queue to consume; the API sends jobs to RELEARN_QUEUE_NAME, so a different "
+            "queue receives none. \\[default: RELEARN_QUEUE_NAME or gpu]"
+        ),
     ] = None,
     loglevel: Annotated[
         LogLevel, typer.Option("--loglevel", "--log-level", case_sensitive=False)

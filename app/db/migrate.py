@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alembic.command import upgrade
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
-
-from alembic import command
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ALEMBIC_INI = REPO_ROOT / "alembic.ini"
@@ -59,7 +58,7 @@ def upgrade_to_head(database_url: str) -> None:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(database_url), "head")
+    upgrade(alembic_config(database_url), "head")
 
 
 def ensure_at_head(engine: Engine) -> None:

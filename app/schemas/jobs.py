@@ -18,7 +18,7 @@ class JobPublic(BaseModel):
     chunk_id: str
     seq: int = Field(description="The chunk's submission order within the model.")
     status: JobStatusName
-    progress: float = Field(ge=0, le=1)
+    progress: float = Field(description="0..1; 1 once succeeded.")
     updater: UpdaterSpec
     metrics: dict[str, Any] | None
     error: str | None

@@ -104,7 +104,7 @@ def submit_chunk(
         if earlier is not None:
             return earlier
 
-    fmt, counts = _validated_format(target, file, max_chunk_bytes)
+    fmt, counts = _validated_chunk(target, file, max_chunk_bytes)
     chunk_id = new_id()
     key = chunk_key(model_id, chunk_id, fmt)
     try:
@@ -136,7 +136,7 @@ def submit_chunk(
     return SubmittedChunk(ChunkAccepted(job_id=job_id, chunk_id=chunk_id), replayed=False)
 
 
-def _validated_format(
+def _validated_chunk(
     target: UploadTarget, file: ReceivedFile, max_chunk_bytes: int
 ) -> tuple[str, tuple[int, int]]:
     """The chunk's format and its (train, eval) sample counts, or a 422 naming the field."""

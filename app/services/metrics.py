@@ -1,11 +1,10 @@
 """The accuracy matrix of a model and its continual-learning summaries.
 
 Row i of the matrix is version i+1's ``metrics["accuracy"]``; column j is the chunk that
-produced version j+1. The worker writes, for the job of chunk seq s, one accuracy per
-chunk of seq 1..s (in seq order, ``None`` where a chunk had no eval split) — every chunk
-the model was sent so far, including any whose job failed or was cancelled. So entry k of
-a version's list belongs to the chunk of seq k+1, and the columns pick the entries of the
-chunks that produced versions. With no failed or cancelled jobs this is the list as is.
+produced version j+1. The worker writes, with each version, ``accuracy`` and
+``chunk_ids``: one accuracy per chunk applied so far (those of versions 1..i+1, in order;
+``None`` where a chunk had no eval split). Chunks whose jobs failed or were cancelled
+produced no version and have no column.
 """
 
 from __future__ import annotations
@@ -25,16 +24,15 @@ from app.services.models import get_model
 def model_metrics(*, session: Session, model_id: str) -> ModelMetrics:
     get_model(session=session, model_id=model_id)
     rows = session.execute(
-        select(ModelVersion.metrics, Chunk.id, Chunk.seq)
+        select(ModelVersion.metrics, Chunk.id)
         .join(Chunk, Chunk.id == ModelVersion.chunk_id)
         .where(ModelVersion.model_id == model_id, ModelVersion.number >= 1)
         .order_by(ModelVersion.number)
     ).all()
-    chunk_ids = [chunk_id for _, chunk_id, _ in rows]
-    column_seqs = [seq for _, _, seq in rows]
+    chunk_ids = [chunk_id for _, chunk_id in rows]
     matrix = [
-        [_entry(metrics, seq) for seq in column_seqs[: i + 1]]
-        for i, (metrics, _, _) in enumerate(rows)
+        [_entry(metrics, chunk_id) for chunk_id in chunk_ids[: i + 1]]
+        for i, (metrics, _) in enumerate(rows)
     ]
     return ModelMetrics(
         chunk_ids=chunk_ids,
@@ -45,12 +43,15 @@ def model_metrics(*, session: Session, model_id: str) -> ModelMetrics:
     )
 
 
-def _entry(metrics: dict[str, Any] | None, seq: int) -> float | None:
-    """The accuracy on the chunk of this seq, if the version recorded a usable one."""
-    accuracy = (metrics or {}).get("accuracy")
-    if not isinstance(accuracy, list) or not 1 <= seq <= len(accuracy):
+def _entry(metrics: dict[str, Any] | None, chunk_id: str) -> float | None:
+    """The accuracy on this chunk's eval split, if the version recorded a usable one."""
+    metrics = metrics or {}
+    accuracy, columns = metrics.get("accuracy"), metrics.get("chunk_ids")
+    if not isinstance(accuracy, list) or not isinstance(columns, list):
         return None
-    value = accuracy[seq - 1]
+    if chunk_id not in columns or columns.index(chunk_id) >= len(accuracy):
+        return None
+    value = accuracy[columns.index(chunk_id)]
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
     return float(value)

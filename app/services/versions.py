@@ -13,7 +13,7 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.services.models import get_model
 from app.storage import MODEL_FILE, PT2_FILE
 
-VERSION_REF = re.compile(r"^(latest|[0-9]+)$")
+VERSION_REF = re.compile(r"latest|[0-9]+")
 MAX_VERSION_NUMBER = 2**31 - 1  # the column is a 32-bit INTEGER
 
 
@@ -40,14 +40,17 @@ def list_versions(*, session: Session, model_id: str) -> list[ModelVersion]:
 
 def get_version(*, session: Session, model_id: str, ref: str) -> ModelVersion:
     """``ref`` is a version number or ``latest``."""
-    if not VERSION_REF.match(ref):
+    if not VERSION_REF.fullmatch(ref):
         raise InvalidInput(
             f"version: must be a version number or 'latest', got {ref[:40]!r}", field="version"
         )
     model = get_model(session=session, model_id=model_id)
-    number = model.latest_version if ref == "latest" else int(ref)
+    # (a long digit string is beyond any version, and beyond what int() parses by default)
+    number = model.latest_version if ref == "latest" else int(ref) if len(ref) <= 18 else None
     version = (
-        session.get(ModelVersion, (model.id, number)) if number <= MAX_VERSION_NUMBER else None
+        session.get(ModelVersion, (model.id, number))
+        if number is not None and number <= MAX_VERSION_NUMBER
+        else None
     )
     if version is None:
         raise NotFound(f"model {model.id} has no version {ref}", field="version")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from sqlalchemy import select
+
 from app.db.models import Job, JobStatus, Model, ModelVersion, utcnow
 from app.storage import MODEL_FILE, PT2_FILE, version_prefix
 from tests.api.conftest import Api
@@ -28,7 +30,17 @@ def publish_version(
         api.store.put_bytes(weights, f"{prefix}/{MODEL_FILE}")
         if program is not None:
             api.store.put_bytes(program, f"{prefix}/{PT2_FILE}")
-        metrics: dict[str, Any] = {"accuracy": accuracy, "train": {"loss": 0.5}}
+        # As the worker writes it: one entry per chunk applied so far, then this one.
+        applied = session.scalars(
+            select(ModelVersion.chunk_id)
+            .where(ModelVersion.model_id == model_id, ModelVersion.number >= 1)
+            .order_by(ModelVersion.number)
+        ).all()
+        metrics: dict[str, Any] = {
+            "accuracy": accuracy,
+            "chunk_ids": [*applied, job.chunk_id],
+            "train": {"loss": 0.5},
+        }
         session.add(
             ModelVersion(
                 model_id=model_id,

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
+from alembic.command import downgrade
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
-from alembic import command
 from app.db.migrate import (
     DatabaseNotMigrated,
     alembic_config,
@@ -84,7 +84,7 @@ def test_downgrade_to_base_removes_everything(fresh_database_url: str, engine: E
     upgrade_to_head(fresh_database_url)
 
     # when
-    command.downgrade(alembic_config(fresh_database_url), "base")
+    downgrade(alembic_config(fresh_database_url), "base")
 
     # then
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}

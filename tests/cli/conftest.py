@@ -64,8 +64,8 @@ class Relearn:
     def __call__(self, *args: str, input: str | None = None) -> Result:
         return self.runner.invoke(app, ["--url", self.url, *args], input=input)
 
-    def ok(self, *args: str) -> Result:
-        result = self(*args)
+    def ok(self, *args: str, input: str | None = None) -> Result:
+        result = self(*args, input=input)
         assert result.exit_code == 0, describe(result)
         return result
 

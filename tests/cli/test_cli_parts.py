@@ -15,7 +15,7 @@ import typer
 from typer.testing import CliRunner
 
 from app.cli import app
-from app.cli.http import Problem, ProblemField, etag_digest
+from app.cli.http import Problem, ProblemField, etag_digest, segment
 from app.cli.model_body import build_model_body, parse_assignments, parse_hidden
 from app.cli.views import flat_metrics
 from tests.cli.conftest import describe
@@ -239,3 +239,9 @@ def test_nested_metrics_are_flattened_with_dotted_keys() -> None:
         ("train.steps", "14"),
         ("train.loss_curve", "[0, …, 9] (10 values)"),
     ]
+
+
+def test_ids_are_sent_as_one_path_segment() -> None:
+    assert segment("abc") == "abc"
+    assert segment("a/../b?x=1") == "a%2F..%2Fb%3Fx%3D1"
+    assert segment(3) == "3"

@@ -88,6 +88,19 @@ def test_models_create_from_a_json_body_with_options_laid_over_it(
     assert model["training"]["batch_size"] == 16
 
 
+def test_models_create_reads_the_body_from_standard_input(relearn: Relearn) -> None:
+    # given
+    body = {"name": "piped", "architecture": {"params": {"input_dim": 2, "num_classes": 2}}}
+
+    # when
+    result = relearn.ok("models", "create", "--json", "-", input=json.dumps(body))
+
+    # then
+    model = json.loads(result.stdout)
+    assert model["name"] == "piped"
+    assert model["architecture"]["params"]["input_dim"] == 2
+
+
 def test_models_show_and_list(relearn: Relearn) -> None:
     # given
     model = create_model(relearn, "shown")

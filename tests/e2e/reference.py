@@ -37,9 +37,7 @@ def _uninterrupted_run(body: dict, chunks: list[ChunkData]) -> dict[str, torch.T
     model.load_state_dict(
         {k: torch.from_numpy(v) for k, v in initial_weights(architecture, training.seed).items()}
     )
-    updater = build_updater(
-        validate_updater(body["updater"]), model, training, torch.device("cpu")
-    )
+    updater = build_updater(validate_updater(body["updater"]), model, training, torch.device("cpu"))
     for chunk in chunks:
         updater.fit(Experience(torch.from_numpy(chunk.x), torch.from_numpy(chunk.y)))
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -49,13 +47,11 @@ def weights_from_artifact(content: bytes) -> dict[str, torch.Tensor]:
     return load_safetensors(content)
 
 
-def accuracy_of(weights: dict[str, torch.Tensor], body: dict, x: np.ndarray, y: np.ndarray) -> float:
-    architecture = validate_architecture(body["architecture"])
-    model = build_model(architecture.name, architecture.params)
-    model.load_state_dict(weights, strict=True)
-    model.eval()
+def accuracy_of(
+    weights: dict[str, torch.Tensor], body: dict, x: np.ndarray, y: np.ndarray
+) -> float:
     with torch.no_grad():
-        predicted = model(torch.from_numpy(x)).argmax(dim=1).numpy()
+        predicted = build_loaded(weights, body)(torch.from_numpy(x)).argmax(dim=1).numpy()
     return float((predicted == y).mean())
 
 

@@ -69,12 +69,10 @@ def test_chunks_apply_in_order_per_model_and_models_in_parallel(
                 assert torch.equal(served[name], tensor), (key, name)
 
     # and: the two models were updated in parallel (some job intervals overlap)
-    intervals = {
-        k: [(_t(j["started_at"]), _t(j["finished_at"])) for j in jobs[k]] for k in jobs
-    }
-    assert any(
-        a0 < b1 and b0 < a1 for a0, a1 in intervals["a"] for b0, b1 in intervals["b"]
-    ), intervals
+    intervals = {k: [(_t(j["started_at"]), _t(j["finished_at"])) for j in jobs[k]] for k in jobs}
+    assert any(a0 < b1 and b0 < a1 for a0, a1 in intervals["a"] for b0, b1 in intervals["b"]), (
+        intervals
+    )
 
 
 def _t(stamp: str) -> datetime:

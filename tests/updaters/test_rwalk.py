@@ -167,12 +167,16 @@ def test_unpenalised_gradient_equals_a_separate_task_loss_backward(
     assert max(float((t - u).abs().max()) for t, u in zip(total, unpenalised, strict=True)) > 1e-2
 
 
+@pytest.mark.parametrize(("optimizer", "ewc_lambda"), [("sgd", 0.1), ("adam", 10.0)])
 def test_no_nan_or_inf_with_a_huge_learning_rate_on_a_class_incremental_stream(
-    make_model: ModelFactory, make_stream: Callable[..., list[Experience]]
+    make_model: ModelFactory,
+    make_stream: Callable[..., list[Experience]],
+    optimizer: str,
+    ewc_lambda: float,
 ) -> None:
     # given: experiences of 2 new classes each, lr at the schema's maximum
-    training = TrainingConfig(batch_size=16, epochs=3, lr=10.0)
-    rwalk = RWalk(make_model(), RWalkParams(), training, CPU)
+    training = TrainingConfig(batch_size=16, epochs=3, lr=10.0, optimizer=optimizer)
+    rwalk = RWalk(make_model(), RWalkParams(ewc_lambda=ewc_lambda), training, CPU)
     stream = make_stream(per_class=24, seed=0)
 
     # when
@@ -182,6 +186,7 @@ def test_no_nan_or_inf_with_a_huge_learning_rate_on_a_class_incremental_stream(
     assert all(torch.isfinite(torch.tensor(r.loss_curve)).all() for r in reports)
     state = rwalk.state_dict().tensors
     assert all_finite(list(state.values())) and all_finite(list(rwalk.model.parameters()))
+    assert max(float(i.max()) for i in rwalk.importance) > 0  # the penalty was in play
 
 
 class ConstantOutput(nn.Module):
@@ -246,13 +251,12 @@ def test_model_stays_in_train_mode_and_batchnorm_statistics_move(
     assert not torch.allclose(model[1].running_mean, running_mean)
 
 
-@pytest.mark.parametrize("memory_size", [0, 16])
-def test_state_round_trip_continues_exactly(
-    tmp_path: Path, memory_size: int, make_model: ModelFactory, make_experience: ExperienceFactory
+def test_state_round_trip_without_memory_continues_exactly(
+    tmp_path: Path, make_model: ModelFactory, make_experience: ExperienceFactory
 ) -> None:
-    # given
+    # given: no replay memory (test_state.py covers the registry's settings, with one)
     a, b = make_experience([0, 1], 12, seed=0), make_experience([2, 3], 12, seed=1)
-    params = RWalkParams(delta_t=3, memory_size=memory_size, memory_batch_size=4)
+    params = RWalkParams(delta_t=3)
     training = TrainingConfig(batch_size=8, epochs=2)
     uninterrupted = RWalk(make_model(), params, training, CPU)
     uninterrupted.fit(a)

@@ -20,9 +20,7 @@ BODY = model_body("runner", {"name": "er", "params": {"memory_size": 20}}, epoch
 
 
 def runner(sessions: sessionmaker[Session], store: ObjectStore, owner: str = "w1") -> JobRunner:
-    return JobRunner(
-        sessions=sessions, store=store, device=torch.device("cpu"), owner=owner
-    )
+    return JobRunner(sessions=sessions, store=store, device=torch.device("cpu"), owner=owner)
 
 
 def job(sessions: sessionmaker[Session], job_id: str) -> Job:
@@ -142,3 +140,21 @@ def _arch():  # type: ignore[no-untyped-def]
     from app.architectures import validate_architecture
 
     return validate_architecture(BODY["architecture"])
+
+
+def test_a_diverged_update_is_never_published(
+    sessions: sessionmaker[Session], store: ObjectStore
+) -> None:
+    # given: a learning rate at which plain SGD blows up
+    body = model_body("diverge", {"name": "naive", "params": {}}, epochs=3)
+    body["training"]["lr"] = 10.0
+    model_id = create_model(sessions, store, body)
+    chunk = class_incremental_chunks(1)[0]
+    chunk.x *= 1e6
+    job_id = add_chunk(sessions, store, model_id, chunk)
+    # when
+    runner(sessions, store).process_model(model_id)
+    # then: the job failed saying why, and the model stays at version 0
+    failed = job(sessions, job_id)
+    assert failed.status == JobStatus.failed and "diverged" in (failed.error or "")
+    assert [v.number for v in versions(sessions, model_id)] == [0]

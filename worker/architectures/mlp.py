@@ -26,5 +26,6 @@ class MLP(nn.Module):
 
 
 def build_mlp(params: dict[str, Any]) -> MLP:
-    return MLP(int(params["input_dim"]), [int(h) for h in params["hidden"]],
-               int(params["num_classes"]))
+    return MLP(
+        int(params["input_dim"]), [int(h) for h in params["hidden"]], int(params["num_classes"])
+    )

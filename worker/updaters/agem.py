@@ -20,7 +20,6 @@ and unprincipled update). The violation test is a ``torch.where`` on the device:
 sync per step.
 """
 # The papers' notation (α, γ, ρ, −, ×) is kept in docstrings and comments:
-# ruff: noqa: RUF002, RUF003
 
 from __future__ import annotations
 

@@ -19,7 +19,6 @@ and G holds t·P float64 numbers. The one host sync per step is the violation ch
 it fires, the t×t Gram matrix follows it to the host.
 """
 # The papers' notation (α, γ, ρ, −, ×) is kept in docstrings and comments:
-# ruff: noqa: RUF002, RUF003
 
 from __future__ import annotations
 

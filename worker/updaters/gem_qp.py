@@ -22,10 +22,11 @@ accepted and the bound with the most negative multiplier is released, otherwise 
 stops at the first bound it would cross, which joins the working set. Free variables are
 kept strictly positive, so every step has positive length and strictly lowers the
 objective; hence no working set repeats and the method ends after finitely many steps at
-the exact (up to rounding) solution, where the KKT conditions hold.
+the exact (up to rounding) solution, where the KKT conditions hold. (Only a bound released
+on a multiplier that was negative by rounding alone can block a step at once; the solver
+then stops at the current point, which is optimal to that rounding.)
 """
 # The papers' notation (α, γ, ρ, −, ×) is kept in docstrings and comments:
-# ruff: noqa: RUF001, RUF002, RUF003
 
 from __future__ import annotations
 

@@ -37,9 +37,7 @@ class Naive:
             optimizer.step()
             return loss.detach()
 
-        report = run_epochs(
-            self.model, experience, self.training, self.generator, step, progress
-        )
+        report = run_epochs(self.model, experience, self.training, self.generator, step, progress)
         self.experiences_seen += 1
         return report
 

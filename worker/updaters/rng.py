@@ -35,9 +35,7 @@ def restore_generator(generator: torch.Generator, state: torch.Tensor, saved_on:
 
 
 def draw_seed(generator: torch.Generator) -> int:
-    return int(
-        torch.randint(0, 2**62, (1,), generator=generator, device=generator.device).item()
-    )
+    return int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device).item())
 
 
 @contextmanager

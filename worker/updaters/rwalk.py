@@ -43,7 +43,6 @@ reservoir. F and s are then computed from that replay-augmented task loss, as th
 RWalk-with-samples does. With ``memory_size`` = 0 (the default) there is no memory.
 """
 # The papers' notation (α, γ, ρ, −, ×) is kept in docstrings and comments:
-# ruff: noqa: RUF002, RUF003
 
 from __future__ import annotations
 

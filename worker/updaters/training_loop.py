@@ -43,9 +43,7 @@ def autocast(device: torch.device, training: TrainingConfig) -> AbstractContextM
     return nullcontext()
 
 
-def shuffled_batches(
-    n: int, batch_size: int, generator: torch.Generator
-) -> Iterator[torch.Tensor]:
+def shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
     """Index tensors of one epoch: a permutation drawn on the generator's device."""
     order = torch.randperm(n, generator=generator, device=generator.device)
     yield from order.split(batch_size)
