@@ -1,6 +1,4 @@
 """A-GEM: the projection against a float64 recomputation, the memory, and A-GEM in training."""
-# The papers' notation (α, γ, ρ, −, ×) is kept in docstrings and comments:
-# ruff: noqa: RUF003
 
 from __future__ import annotations
 

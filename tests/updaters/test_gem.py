@@ -1,6 +1,4 @@
 """GEM: the dual QP solver against quadprog and its KKT conditions, and GEM in training."""
-# The papers' notation (α, γ, ρ, −, ×) is kept in docstrings and comments:
-# ruff: noqa: RUF002, RUF003
 
 from __future__ import annotations
 

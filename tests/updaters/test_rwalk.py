@@ -1,7 +1,5 @@
 """RWalk: Fisher, scores and penalty against a float64 recomputation from the paper's
 equations; the unpenalised gradient; no NaN/Inf on hostile inputs; train mode kept."""
-# The papers' notation (α, γ, ρ, −, ×) is kept in docstrings and comments:
-# ruff: noqa: RUF003
 
 from __future__ import annotations
 

@@ -19,7 +19,6 @@ older Avalanche version projected each parameter tensor separately, which is a d
 and unprincipled update). The violation test is a ``torch.where`` on the device: no host
 sync per step.
 """
-# The papers' notation (α, γ, ρ, −, ×) is kept in docstrings and comments:
 
 from __future__ import annotations
 

@@ -18,7 +18,6 @@ Cost: t + 1 forward/backward passes per step (one per past experience, as in the
 and G holds t·P float64 numbers. The one host sync per step is the violation check; when
 it fires, the t×t Gram matrix follows it to the host.
 """
-# The papers' notation (α, γ, ρ, −, ×) is kept in docstrings and comments:
 
 from __future__ import annotations
 

@@ -26,7 +26,6 @@ the exact (up to rounding) solution, where the KKT conditions hold. (Only a boun
 on a multiplier that was negative by rounding alone can block a step at once; the solver
 then stops at the current point, which is optimal to that rounding.)
 """
-# The papers' notation (α, γ, ρ, −, ×) is kept in docstrings and comments:
 
 from __future__ import annotations
 

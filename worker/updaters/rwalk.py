@@ -42,7 +42,6 @@ step the new samples (offered once, in the first epoch over their chunk) enter t
 reservoir. F and s are then computed from that replay-augmented task loss, as the paper's
 RWalk-with-samples does. With ``memory_size`` = 0 (the default) there is no memory.
 """
-# The papers' notation (α, γ, ρ, −, ×) is kept in docstrings and comments:
 
 from __future__ import annotations
 
