@@ -10,10 +10,11 @@ you like, against the same broker, database and bucket.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from typing import Any
 
-from celery.signals import worker_ready, worker_shutting_down
+from celery.signals import worker_init, worker_ready, worker_shutting_down
 
 from app.config import get_settings
 from app.queue import make_celery
@@ -25,6 +26,21 @@ celery.conf.worker_pool = "solo"
 celery.conf.include = ["worker.tasks"]
 
 _stop = threading.Event()
+
+
+@worker_init.connect
+def _refuse_unmigrated_database(**_: Any) -> None:
+    """Refuse to start against a database that is not at the latest migration (the
+    message names ``relearn db upgrade``), rather than failing on the first job."""
+    from app.db.migrate import DatabaseNotMigrated, ensure_at_head
+    from app.db.session import get_engine
+
+    try:
+        ensure_at_head(get_engine())
+    except DatabaseNotMigrated as exc:
+        # Celery logs and swallows exceptions from signal handlers; SystemExit stops it.
+        print(f"relearn worker: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from exc
 
 
 @worker_ready.connect
