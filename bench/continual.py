@@ -7,9 +7,9 @@ through ``worker.updaters.registry``. After each experience the model is evaluat
 eval split (test samples of its two classes) of every experience seen so far, which fills
 the accuracy matrix R (row i = after experience i). Summaries, from R's last row:
 
-* ACC (average accuracy, GEM paper §5):       mean_j R[T-1][j]
-* BWT (backward transfer, GEM paper eq. 3):   1/(T-1) Σ_{j<T-1} (R[T-1][j] - R[j][j])
-* forgetting (Chaudhry et al. 2018, eq. 1-2): mean_{j<T-1} (max_{l<T-1} R[l][j] - R[T-1][j])
+* ACC (average accuracy, GEM paper §2):       mean_j R[T-1][j]
+* BWT (backward transfer, GEM paper §2):     1/(T-1) Σ_{j<T-1} (R[T-1][j] - R[j][j])
+* forgetting (Chaudhry et al. 2018, §4):     mean_{j<T-1} (max_{l<T-1} R[l][j] - R[T-1][j])
 
 ``joint`` (the upper bound) is naive trained once on the union of all five experiences'
 training data, evaluated on every split; it has no BWT or forgetting.
@@ -93,14 +93,13 @@ AVALANCHE_ACC: dict[tuple[str, str], float] = {
 GAP_TOLERANCE = 0.02
 LIKELY_REASON: dict[str, str] = {
     "er": (
-        "our reservoir takes the current experience's samples while it is being learned, so "
-        "a memory batch is partly new data; Avalanche replays only past experiences "
-        "(experience-balanced buffer updated after each experience)"
+        "memory batches include the experience being learned (the reservoir takes its samples "
+        "in its 1st epoch); Avalanche replays only past experiences"
     ),
-    "rwalk+replay": "same memory difference as er (Avalanche: ReplayPlugin's buffer)",
+    "rwalk+replay": "as er: the same reservoir memory",
     "der++": (
-        "logits are stored from the first epoch's forward pass, before the model has learned "
-        "the experience; Avalanche stores them after training it (see note below)"
+        "stored logits come from the 1st epoch's forward pass, before the experience is "
+        "learned; Avalanche stores them after training on it"
     ),
 }
 
@@ -180,7 +179,7 @@ def average_accuracy(matrix: list[list[float]]) -> float:
 
 
 def backward_transfer(matrix: list[list[float]]) -> float | None:
-    """GEM paper, eq. 3: BWT = 1/(T-1) Σ_{j<T-1} (R[T-1][j] - R[j][j])."""
+    """GEM paper §2: BWT = 1/(T-1) Σ_{j<T-1} (R[T-1][j] - R[j][j])."""
     last = len(matrix) - 1
     if last < 1:
         return None
@@ -188,7 +187,7 @@ def backward_transfer(matrix: list[list[float]]) -> float | None:
 
 
 def forgetting(matrix: list[list[float]]) -> float | None:
-    """Chaudhry et al. 2018, eqs. 1-2: mean_{j<T-1} (max_{j<=l<T-1} R[l][j] - R[T-1][j])."""
+    """Chaudhry et al. 2018 (RWalk) §4: mean_{j<T-1} (max_{j<=l<T-1} R[l][j] - R[T-1][j])."""
     last = len(matrix) - 1
     if last < 1:
         return None
@@ -388,7 +387,7 @@ def markdown_block(report: dict[str, Any]) -> str:
         "| Where ours is lower: likely reason |",
         "|---|---|---:|---|---|---|---:|---|",
     ]
-    for s in sorted(summaries, key=lambda s: s.epochs):
+    for s in sorted(summaries, key=lambda s: -s.epochs):
         reference, reason = reference_cells(s)
         lines.append(
             f"| {s.label} | {s.memory} | {s.epochs} | {fmt(s.acc)} | {fmt(s.forgetting)} "
@@ -399,7 +398,7 @@ def markdown_block(report: dict[str, Any]) -> str:
         "<details><summary>Mean accuracy matrices (row i = after experience i)</summary>",
         "",
     ]
-    for s in sorted(summaries, key=lambda s: s.epochs):
+    for s in sorted(summaries, key=lambda s: -s.epochs):
         lines += [f"**{s.label}, memory {s.memory}, {s.epochs} epoch(s)**", "", "```"]
         lines += format_matrix(s.mean_matrix)
         lines += ["```", ""]
@@ -486,6 +485,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--note", default="", help="a line added to the BENCHMARKS.md block")
     args = parser.parse_args(argv)
+    if args.quick and args.write_benchmarks:
+        parser.error("--quick is a smoke run; its figures do not belong in BENCHMARKS.md")
     if args.quick:
         args.seeds, args.epochs, args.memory = [0], [1], [200]
         args.methods = args.methods or list(QUICK_METHODS)

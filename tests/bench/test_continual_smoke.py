@@ -1,4 +1,5 @@
-"""The Split-MNIST-1D stream builder of ``bench/continual.py``: no training, seconds only.
+"""The Split-MNIST-1D stream builder and the summaries of ``bench/continual.py``: no
+training, seconds only.
 
 A small data set (1,000 samples instead of the benchmark's 20,000) keeps generation fast;
 the split logic is the same.
@@ -7,7 +8,9 @@ the split logic is the same.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from bench.continual import average_accuracy, backward_transfer, forgetting
 from bench.split_mnist1d import INPUT_DIM, generate_mnist1d, split_by_classes
 
 NUM_SAMPLES = 1_000
@@ -53,3 +56,24 @@ def test_stream_is_deterministic_and_leaves_the_global_numpy_rng_alone() -> None
     np.testing.assert_array_equal(first["x"], second["x"])
     np.testing.assert_array_equal(first["y_test"], second["y_test"])
     assert np.random.random_sample() == expected_next
+
+
+def test_summaries_follow_the_last_row_and_the_best_earlier_accuracy() -> None:
+    # given: an accuracy matrix where experience 0 peaks *after* its own row
+    matrix = [
+        [0.8],
+        [0.9, 0.7],
+        [0.5, 0.4, 0.6],
+    ]
+
+    # when: the three summaries are computed
+    acc = average_accuracy(matrix)
+    bwt = backward_transfer(matrix)
+    forgot = forgetting(matrix)
+
+    # then: ACC is the last row's mean, BWT compares with the diagonal (GEM) and
+    # forgetting with the best earlier accuracy (Chaudhry et al. 2018)
+    assert acc == pytest.approx((0.5 + 0.4 + 0.6) / 3)
+    assert bwt == pytest.approx(((0.5 - 0.8) + (0.4 - 0.7)) / 2)
+    assert forgot == pytest.approx(((0.9 - 0.5) + (0.7 - 0.4)) / 2)
+    assert backward_transfer(matrix[:1]) is None

@@ -6,10 +6,12 @@ from the memory (none while it is empty): one forward and one backward over the
 concatenation, i.e. the mean cross-entropy over new and replayed samples together. Then
 the new batch (never the replayed samples) is offered to the reservoir.
 
-Each new sample is offered once, during the first epoch over its chunk. Mammoth offers
-the same sample again in every epoch, which lets copies of one sample into the memory and
-counts it several times in the reservoir's stream; offering it once keeps the memory a
-uniform sample of the distinct samples seen.
+Each new sample is offered once, in the last epoch over its chunk
+(``training_loop.in_last_epoch``). Mammoth offers the same sample again in every epoch,
+which lets copies of one sample into the memory and counts it several times in the
+reservoir's stream; offering it once keeps the memory a uniform sample of the distinct
+samples seen. Offering it in the last epoch (not the first) keeps the memory batches of
+the earlier epochs all past data, which is what protects the past chunks.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from app.schemas.updaters import ERParams, TrainingConfig
 from worker.updaters.protocol import Experience, FitReport, ProgressFn, UpdaterState
 from worker.updaters.reservoir import ReservoirBuffer
 from worker.updaters.rng import generator_state, make_generator, restore_generator
-from worker.updaters.training_loop import autocast, make_optimizer, run_epochs, steps_per_epoch
+from worker.updaters.training_loop import autocast, in_last_epoch, make_optimizer, run_epochs
 
 
 class ER:
@@ -43,7 +45,6 @@ class ER:
 
     def fit(self, experience: Experience, progress: ProgressFn | None = None) -> FitReport:
         optimizer = make_optimizer(self.model, self.training)
-        first_epoch_steps = steps_per_epoch(len(experience), self.training.batch_size)
         steps_done = 0
 
         def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -58,7 +59,7 @@ class ER:
                 loss = F.cross_entropy(self.model(inputs), labels)
             loss.backward()
             optimizer.step()
-            if steps_done < first_epoch_steps:
+            if in_last_epoch(steps_done, len(experience), self.training):
                 self.buffer.add(self.generator, x=x, y=y)
             steps_done += 1
             return loss.detach()

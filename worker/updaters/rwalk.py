@@ -38,7 +38,7 @@ With ``memory_size`` > 0 a reservoir memory (``reservoir.ReservoirBuffer``) is r
 exactly as ``er.ER`` does: once the memory is non-empty each step's batch is the new
 samples concatenated with ``memory_batch_size`` memory samples (default
 ``training.batch_size``), the task loss is the mean cross-entropy over both, and after the
-step the new samples (offered once, in the first epoch over their chunk) enter the
+step the new samples (offered once, in the last epoch over their chunk) enter the
 reservoir. F and s are then computed from that replay-augmented task loss, as the paper's
 RWalk-with-samples does. With ``memory_size`` = 0 (the default) there is no memory.
 """
@@ -53,7 +53,7 @@ from app.schemas.updaters import RWalkParams, TrainingConfig
 from worker.updaters.protocol import Experience, FitReport, ProgressFn, UpdaterState
 from worker.updaters.reservoir import ReservoirBuffer
 from worker.updaters.rng import generator_state, make_generator, restore_generator
-from worker.updaters.training_loop import autocast, make_optimizer, run_epochs, steps_per_epoch
+from worker.updaters.training_loop import autocast, in_last_epoch, make_optimizer, run_epochs
 
 SCORE_EPSILON = torch.finfo(torch.float32).eps
 """ε of Eq. 7: keeps the score's denominator positive where F·Δθ² vanishes."""
@@ -105,7 +105,6 @@ class RWalk:
         window_loss = self._zeros()  # ΔL of the open window
         window_start = [p.detach().clone() for p in self.parameters]
         steps_in_window = 0
-        first_epoch_steps = steps_per_epoch(len(experience), self.training.batch_size)
         steps_done = 0
 
         def close_window() -> None:
@@ -165,7 +164,9 @@ class RWalk:
             steps_in_window += 1
             if steps_in_window == self.params.delta_t:
                 close_window()
-            if self.buffer is not None and steps_done < first_epoch_steps:
+            if self.buffer is not None and in_last_epoch(
+                steps_done, len(experience), self.training
+            ):
                 self.buffer.add(self.generator, x=x, y=y)
             steps_done += 1
             return task_loss.detach().float() + penalty

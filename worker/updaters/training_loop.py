@@ -53,6 +53,17 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return -(-n // batch_size)
 
 
+def in_last_epoch(step: int, n: int, training: TrainingConfig) -> bool:
+    """Whether step ``step`` (0-based, counted over the whole fit) is in the last epoch.
+
+    Replay methods offer each new sample to their memory once, in the last epoch over its
+    chunk: the memory never holds duplicates of one sample, DER's stored logits come from
+    a model that has learned the chunk, and in the earlier epochs the memory batch is all
+    past data. With one epoch this is the online ER/DER of the papers.
+    """
+    return step >= (training.epochs - 1) * steps_per_epoch(n, training.batch_size)
+
+
 def run_epochs(
     model: nn.Module,
     experience: Experience,
