@@ -30,8 +30,18 @@ class ReplayParams(StrictModel):
     )
 
 
+MemoryUpdate = Literal["after_fit", "last_epoch"]
+MEMORY_UPDATE_HELP = (
+    "When a chunk's samples are offered to the reservoir: after_fit (once the chunk is "
+    "learned: its memory batches are all past data, as an episodic memory) or last_epoch "
+    "(step by step during the chunk's last epoch, as online ER)."
+)
+
+
 class ERParams(ReplayParams):
     """Experience Replay (Chaudhry et al. 2019) with a reservoir buffer."""
+
+    memory_update: MemoryUpdate = Field("after_fit", description=MEMORY_UPDATE_HELP)
 
 
 class DERParams(ReplayParams):
@@ -67,6 +77,7 @@ class RWalkParams(StrictModel):
     memory_batch_size: int | None = Field(
         None, ge=1, description="Memory samples per step; default: training.batch_size."
     )
+    memory_update: MemoryUpdate = Field("after_fit", description=MEMORY_UPDATE_HELP)
 
 
 PARAMS_BY_UPDATER: dict[str, type[StrictModel]] = {

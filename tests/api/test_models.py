@@ -36,7 +36,7 @@ def test_create_fills_every_default_and_queues_the_v0_export(api: Api) -> None:
     }
     assert model["updater"] == {
         "name": "er",
-        "params": {"memory_size": 500, "memory_batch_size": None},
+        "params": {"memory_size": 500, "memory_batch_size": None, "memory_update": "after_fit"},
     }
     assert model["training"]["optimizer"] == "sgd"
     assert set(model["training"]) >= {"epochs", "batch_size", "lr", "optimizer", "seed"}

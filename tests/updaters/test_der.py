@@ -112,10 +112,11 @@ def test_plain_der_draws_exactly_the_memory_batches_er_draws(
     make_model: Callable[..., torch.nn.Module],
     make_stream: Callable[..., list[Experience]],
 ) -> None:
-    # given: ER, DER (beta = 0) and DER++ with the same seed, memory and data
+    # given: ER (offering step by step, as DER does), DER (beta = 0) and DER++ with the
+    # same seed, memory and data
     stream = make_stream(per_class=12, seed=2)
     training = TrainingConfig(batch_size=8, epochs=2)
-    er = ER(make_model(), ERParams(memory_size=20), training, CPU)
+    er = ER(make_model(), ERParams(memory_size=20, memory_update="last_epoch"), training, CPU)
     der = DER(make_model(), DERParams(memory_size=20, alpha=0.3, beta=0.0), training, CPU)
     derpp = DER(make_model(), DERParams(memory_size=20, alpha=0.3, beta=0.5), training, CPU)
     der_sizes = record_forwards(der.model)

@@ -58,20 +58,33 @@ def test_each_step_is_one_forward_and_one_backward_over_new_and_memory_samples(
     assert first_step[8:].unique(dim=0).shape[0] == 5  # distinct memory samples
 
 
+@pytest.mark.parametrize(
+    ("memory_update", "expected"),
+    [
+        # offered after the chunk: nothing to replay during the first chunk
+        ("after_fit", [8, 8, 8]),
+        # offered step by step: the first step has nothing, later ones replay min(8, stored)
+        ("last_epoch", [8, 16, 16]),
+    ],
+)
 def test_no_memory_is_replayed_while_the_memory_is_empty(
     make_model: Callable[..., torch.nn.Module],
     make_experience: Callable[..., Experience],
+    memory_update: str,
+    expected: list[int],
 ) -> None:
     # given
-    er = ER(make_model(), ERParams(memory_size=64), TrainingConfig(batch_size=8), CPU)
+    params = ERParams(memory_size=64, memory_update=memory_update)  # type: ignore[arg-type]
+    er = ER(make_model(), params, TrainingConfig(batch_size=8), CPU)
     sizes: list[int] = []
     er.model.register_forward_hook(lambda _m, args, _out: sizes.append(args[0].shape[0]))
 
     # when
     er.fit(make_experience([0, 1], per_class=12, seed=0))
 
-    # then: the first step has nothing to replay; the later ones replay min(8, stored)
-    assert sizes == [8, 16, 16]
+    # then: 24 samples in 3 steps of 8 new samples, plus what the memory held
+    assert sizes == expected
+    assert len(er.buffer) == 24
 
 
 def test_each_new_sample_enters_the_stream_once_and_replayed_samples_never_reenter(

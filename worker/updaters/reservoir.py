@@ -98,6 +98,15 @@ class ReservoirBuffer:
             stored[target] = final
         self.seen += count
 
+    def add_all(
+        self, generator: torch.Generator, block: int = 65536, **items: torch.Tensor
+    ) -> None:
+        """Offer many items in order, ``block`` at a time (bounds the temporaries); the
+        same result as one ``add`` of them all."""
+        count = self._check_batch(items)
+        for start in range(0, count, block):
+            self.add(generator, **{k: v[start : start + block] for k, v in items.items()})
+
     def sample(self, k: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """min(k, len) distinct stored items, drawn uniformly (a device ``randperm``)."""
         size = len(self)

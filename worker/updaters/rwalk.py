@@ -37,10 +37,11 @@ and leaves the model there, which silently freezes BatchNorm statistics and drop
 With ``memory_size`` > 0 a reservoir memory (``reservoir.ReservoirBuffer``) is replayed
 exactly as ``er.ER`` does: once the memory is non-empty each step's batch is the new
 samples concatenated with ``memory_batch_size`` memory samples (default
-``training.batch_size``), the task loss is the mean cross-entropy over both, and after the
-step the new samples (offered once, in the last epoch over their chunk) enter the
-reservoir. F and s are then computed from that replay-augmented task loss, as the paper's
-RWalk-with-samples does. With ``memory_size`` = 0 (the default) there is no memory.
+``training.batch_size``), the task loss is the mean cross-entropy over both, and the new
+samples enter the reservoir once (after the chunk is learned, or step by step in its last
+epoch: ``memory_update``, as in ER). F and s are then computed from that
+replay-augmented task loss, as the paper's RWalk-with-samples does. With
+``memory_size`` = 0 (the default) there is no memory.
 """
 
 from __future__ import annotations
@@ -164,8 +165,10 @@ class RWalk:
             steps_in_window += 1
             if steps_in_window == self.params.delta_t:
                 close_window()
-            if self.buffer is not None and in_last_epoch(
-                steps_done, len(experience), self.training
+            if (
+                self.buffer is not None
+                and self.params.memory_update == "last_epoch"
+                and in_last_epoch(steps_done, len(experience), self.training)
             ):
                 self.buffer.add(self.generator, x=x, y=y)
             steps_done += 1
@@ -175,6 +178,8 @@ class RWalk:
         if steps_in_window > 0:
             close_window()
         self._consolidate(experience_score)
+        if self.buffer is not None and self.params.memory_update == "after_fit":
+            self.buffer.add_all(self.generator, x=experience.x, y=experience.y)
         self.experiences_seen += 1
         if self.buffer is not None:
             report.extra["memory_filled"] = float(len(self.buffer))
