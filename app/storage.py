@@ -125,6 +125,12 @@ def chunk_key(model_id: str, chunk_id: str, fmt: str) -> str:
     return f"models/{model_id}/chunks/{chunk_id}.{fmt}"
 
 
+def eval_split_key(model_id: str, chunk_id: str) -> str:
+    """A chunk's eval split alone, written by the worker so that later jobs evaluate on it
+    without re-reading the whole chunk."""
+    return f"models/{model_id}/eval/{chunk_id}.safetensors"
+
+
 def version_prefix(model_id: str, number: int, attempt: str) -> str:
     return f"models/{model_id}/versions/{number:06d}-{attempt}"
 

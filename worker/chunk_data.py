@@ -2,6 +2,11 @@
 
 Parsing is ``app.chunk_format.read_chunk`` (the same torch-free code that validated the
 upload), so the worker sees exactly what the API accepted.
+
+Every job evaluates on the eval splits of all chunks applied so far. So that this costs
+reading eval data only (not every earlier chunk's training data), the worker keeps each
+chunk's eval split as a small safetensors object of its own (``storage.eval_split_key``),
+written the first time the chunk is read.
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 
 from app.chunk_format import read_chunk
-from app.storage import ObjectStore
+from app.storage import ObjectStore, eval_split_key
 
 
 class ChunkDataError(Exception):
@@ -52,3 +58,29 @@ def load_chunk(store: ObjectStore, key: str, fmt: str, device: torch.device) -> 
         x_eval=_features(arrays.x_eval, device) if has_eval else None,
         y_eval=_labels(arrays.y_eval, device) if has_eval else None,
     )
+
+
+def save_eval_split(store: ObjectStore, model_id: str, chunk_id: str, data: ChunkTensors) -> None:
+    if data.x_eval is None or data.y_eval is None:
+        return
+    with tempfile.TemporaryDirectory(prefix="relearn-") as tmp:
+        path = Path(tmp) / "eval.safetensors"
+        save_file({"x_eval": data.x_eval.cpu(), "y_eval": data.y_eval.cpu()}, str(path))
+        store.put_file(path, eval_split_key(model_id, chunk_id))
+
+
+def load_eval_split(
+    store: ObjectStore, model_id: str, chunk_id: str, key: str, fmt: str, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A chunk's eval split: from its own object, or from the chunk (then saved alone)."""
+    split_key = eval_split_key(model_id, chunk_id)
+    if store.exists(split_key):
+        with tempfile.TemporaryDirectory(prefix="relearn-") as tmp:
+            path = Path(tmp) / "eval.safetensors"
+            store.get_file(split_key, path)
+            tensors = load_file(str(path), device=str(device))
+        return tensors["x_eval"], tensors["y_eval"]
+    data = load_chunk(store, key, fmt, device)
+    save_eval_split(store, model_id, chunk_id, data)
+    assert data.x_eval is not None and data.y_eval is not None
+    return data.x_eval, data.y_eval

@@ -37,7 +37,13 @@ from app.db.models import Chunk, Job, JobStatus, Model, ModelVersion, utcnow
 from app.schemas.updaters import TrainingConfig, UpdaterSpec
 from app.storage import ObjectStore, version_prefix
 from worker import lease
-from worker.chunk_data import ChunkDataError, load_chunk
+from worker.chunk_data import (
+    ChunkDataError,
+    ChunkTensors,
+    load_chunk,
+    load_eval_split,
+    save_eval_split,
+)
 from worker.evaluation import accuracy
 from worker.updaters.protocol import Experience
 from worker.updaters.registry import build_updater
@@ -196,7 +202,7 @@ class JobRunner:
             )
 
         t = time.perf_counter()
-        row = self._accuracy_row(model, plan, current_eval=data)
+        row = self._accuracy_row(model, plan, data)
         timings["eval_s"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -228,20 +234,23 @@ class JobRunner:
             raise
 
     def _accuracy_row(
-        self, model: torch.nn.Module, plan: _Plan, current_eval: Any
+        self, model: torch.nn.Module, plan: _Plan, current: ChunkTensors
     ) -> list[float | None]:
+        """Accuracy on each applied chunk's eval split (None where it has none), then on
+        this chunk's: this job's row of the accuracy matrix."""
         row: list[float | None] = []
-        for i, (_chunk_id, key, fmt, num_eval) in enumerate(plan.chunks):
+        *earlier, (current_id, _, _, _) = plan.chunks
+        for chunk_id, key, fmt, num_eval in earlier:
             if num_eval == 0:
                 row.append(None)
                 continue
-            data = (
-                current_eval
-                if i == len(plan.chunks) - 1
-                else load_chunk(self.store, key, fmt, self.device)
-            )
-            assert data.x_eval is not None and data.y_eval is not None
-            row.append(accuracy(model, data.x_eval, data.y_eval, plan.training))
+            x, y = load_eval_split(self.store, plan.model_id, chunk_id, key, fmt, self.device)
+            row.append(accuracy(model, x, y, plan.training))
+        if current.x_eval is None or current.y_eval is None:
+            row.append(None)
+        else:
+            save_eval_split(self.store, plan.model_id, current_id, current)
+            row.append(accuracy(model, current.x_eval, current.y_eval, plan.training))
         return row
 
     def _publish(

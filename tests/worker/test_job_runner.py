@@ -158,3 +158,30 @@ def test_a_diverged_update_is_never_published(
     failed = job(sessions, job_id)
     assert failed.status == JobStatus.failed and "diverged" in (failed.error or "")
     assert [v.number for v in versions(sessions, model_id)] == [0]
+
+
+def test_later_jobs_evaluate_from_the_eval_splits_alone(
+    sessions: sessionmaker[Session], store: ObjectStore
+) -> None:
+    # given: chunk 1 applied, then its (large) chunk object gone from storage
+    model_id = create_model(sessions, store, BODY)
+    chunks = class_incremental_chunks(2)
+    first = add_chunk(sessions, store, model_id, chunks[0])
+    runner(sessions, store).process_model(model_id)
+    for key in store.list(f"models/{model_id}/chunks"):
+        store.delete(key)
+    second = add_chunk(sessions, store, model_id, chunks[1])
+
+    # when: the second job runs
+    runner(sessions, store).process_model(model_id)
+
+    # then: it evaluated on chunk 1's eval split (kept on its own) without the chunk itself,
+    # and the accuracy it reports for chunk 1 is that of the published weights
+    done = job(sessions, second)
+    assert done.status == JobStatus.succeeded, done.error
+    assert len(done.metrics["accuracy"]) == 2
+    assert done.metrics["chunk_ids"][0] == job(sessions, first).chunk_id
+    model = load_model(store, versions(sessions, model_id)[-1].prefix, _arch(), torch.device("cpu"))
+    with torch.no_grad():
+        predicted = model(torch.from_numpy(chunks[0].x_eval)).argmax(dim=1).numpy()
+    assert done.metrics["accuracy"][0] == float((predicted == chunks[0].y_eval).mean())
