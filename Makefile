@@ -20,12 +20,12 @@ services:
 	bash scripts/ensure-services.sh
 
 test: install services
-	$(BIN)/ruff check app worker tests bench
+	$(BIN)/ruff check app worker tests bench alembic
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: install
-	$(BIN)/ruff check app worker tests bench
-	$(BIN)/ruff format --check app worker tests bench
+	$(BIN)/ruff check app worker tests bench alembic
+	$(BIN)/ruff format --check app worker tests bench alembic
 
 format: install
 	$(BIN)/ruff format app worker tests bench

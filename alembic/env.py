@@ -7,9 +7,9 @@ settings (``RELEARN_DATABASE_URL``, default SQLite under ``RELEARN_HOME``).
 
 from __future__ import annotations
 
+from alembic import context
 from sqlalchemy import Connection
 
-from alembic import context
 from app.config import get_settings
 from app.db.models import Base
 from app.db.session import make_engine

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Float,
     ForeignKey,
@@ -95,7 +96,7 @@ class Chunk(Base):
     object_key: Mapped[str] = mapped_column(String(500))
     format: Mapped[str] = mapped_column(String(20))
     sha256: Mapped[str] = mapped_column(String(64))
-    size_bytes: Mapped[int] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
     num_samples: Mapped[int] = mapped_column(Integer)
     num_eval: Mapped[int] = mapped_column(Integer, default=0)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
@@ -136,7 +137,7 @@ class ModelVersion(Base):
     # zombie attempt can never overwrite a published version).
     prefix: Mapped[str] = mapped_column(String(500))
     artifact_sha256: Mapped[str] = mapped_column(String(64))
-    artifact_size: Mapped[int] = mapped_column(Integer)
+    artifact_size: Mapped[int] = mapped_column(BigInteger)
     pt2_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     updater: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     # {"accuracy": [acc on chunk 1 eval, ..., acc on this chunk's eval] (None where a
