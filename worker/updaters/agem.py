@@ -29,7 +29,12 @@ from torch import nn
 from app.schemas.updaters import AGEMParams, TrainingConfig
 from worker.updaters.gradient_vector import flat_gradient, trainable_parameters, write_gradient
 from worker.updaters.protocol import Experience, FitReport, ProgressFn, UpdaterState
-from worker.updaters.rng import generator_state, make_generator, restore_generator
+from worker.updaters.rng import (
+    distinct_indices,
+    make_generator,
+    restore_run_state,
+    run_state,
+)
 from worker.updaters.training_loop import autocast, make_optimizer, run_epochs
 
 
@@ -77,8 +82,9 @@ class AGEM:
         size = self.memory_x.shape[0]
         if size <= self.params.sample_size:
             return self.memory_x, self.memory_y
-        order = torch.randperm(size, generator=self.generator, device=self.generator.device)
-        index = order[: self.params.sample_size].to(self.memory_x.device)
+        index = distinct_indices(size, self.params.sample_size, self.generator).to(
+            self.memory_x.device
+        )
         return self.memory_x[index], self.memory_y[index]
 
     def fit(self, experience: Experience, progress: ProgressFn | None = None) -> FitReport:
@@ -107,9 +113,9 @@ class AGEM:
     @torch.no_grad()
     def _remember(self, experience: Experience) -> None:
         """Add M_k: ``patterns_per_experience`` samples drawn without replacement."""
-        n = len(experience)
-        order = torch.randperm(n, generator=self.generator, device=self.generator.device)
-        index = order[: self.params.patterns_per_experience].to(experience.x.device)
+        index = distinct_indices(
+            len(experience), self.params.patterns_per_experience, self.generator
+        ).to(experience.x.device)
         x, y = experience.x[index].clone(), experience.y[index].clone()
         if self.memory_x is None or self.memory_y is None:
             self.memory_x, self.memory_y = x, y
@@ -119,21 +125,16 @@ class AGEM:
         self.memory_per_experience.append(int(index.numel()))
 
     def state_dict(self) -> UpdaterState:
-        tensors = {"rng": generator_state(self.generator)}
+        tensors: dict[str, torch.Tensor] = {}
         if self.memory_x is not None and self.memory_y is not None:
             tensors["memory.x"], tensors["memory.y"] = self.memory_x, self.memory_y
-        return UpdaterState(
-            tensors=tensors,
-            meta={
-                "experiences_seen": self.experiences_seen,
-                "rng_device": self.device.type,
-                "memory_per_experience": list(self.memory_per_experience),
-            },
+        memory = UpdaterState(
+            tensors=tensors, meta={"memory_per_experience": list(self.memory_per_experience)}
         )
+        return run_state(self.generator, self.experiences_seen).merged(memory)
 
     def load_state_dict(self, state: UpdaterState) -> None:
-        self.experiences_seen = int(state.meta["experiences_seen"])
-        restore_generator(self.generator, state.tensors["rng"], state.meta["rng_device"])
+        self.experiences_seen = restore_run_state(state, self.generator)
         self.memory_per_experience = [int(n) for n in state.meta["memory_per_experience"]]
         if "memory.x" in state.tensors:
             self.memory_x = state.tensors["memory.x"].to(self.device)

@@ -24,7 +24,7 @@ from torch import nn
 from app.schemas.updaters import ERParams, TrainingConfig
 from worker.updaters.protocol import Experience, FitReport, ProgressFn, UpdaterState
 from worker.updaters.reservoir import ReservoirBuffer
-from worker.updaters.rng import generator_state, make_generator, restore_generator
+from worker.updaters.rng import make_generator, restore_run_state, run_state
 from worker.updaters.training_loop import autocast, in_last_epoch, make_optimizer, run_epochs
 
 
@@ -75,17 +75,8 @@ class ER:
         return report
 
     def state_dict(self) -> UpdaterState:
-        buffer = self.buffer.state_dict()
-        return UpdaterState(
-            tensors={"rng": generator_state(self.generator), **buffer.tensors},
-            meta={
-                "experiences_seen": self.experiences_seen,
-                "rng_device": self.device.type,
-                **buffer.meta,
-            },
-        )
+        return run_state(self.generator, self.experiences_seen).merged(self.buffer.state_dict())
 
     def load_state_dict(self, state: UpdaterState) -> None:
-        self.experiences_seen = int(state.meta["experiences_seen"])
-        restore_generator(self.generator, state.tensors["rng"], state.meta["rng_device"])
+        self.experiences_seen = restore_run_state(state, self.generator)
         self.buffer.load_state_dict(state)

@@ -29,7 +29,12 @@ from app.schemas.updaters import GEMParams, TrainingConfig
 from worker.updaters.gem_qp import solve_gem_dual
 from worker.updaters.gradient_vector import flat_gradient, trainable_parameters, write_gradient
 from worker.updaters.protocol import Experience, FitReport, ProgressFn, UpdaterState
-from worker.updaters.rng import generator_state, make_generator, restore_generator
+from worker.updaters.rng import (
+    distinct_indices,
+    make_generator,
+    restore_run_state,
+    run_state,
+)
 from worker.updaters.training_loop import autocast, make_optimizer, run_epochs
 
 
@@ -104,29 +109,22 @@ class GEM:
     @torch.no_grad()
     def _remember(self, experience: Experience) -> None:
         """Store M_k: ``patterns_per_experience`` samples drawn without replacement."""
-        n = len(experience)
-        order = torch.randperm(n, generator=self.generator, device=self.generator.device)
-        index = order[: self.params.patterns_per_experience].to(experience.x.device)
+        index = distinct_indices(
+            len(experience), self.params.patterns_per_experience, self.generator
+        ).to(experience.x.device)
         self.memory_x.append(experience.x[index].clone())
         self.memory_y.append(experience.y[index].clone())
 
     def state_dict(self) -> UpdaterState:
-        tensors = {"rng": generator_state(self.generator)}
+        tensors: dict[str, torch.Tensor] = {}
         for k, (mx, my) in enumerate(zip(self.memory_x, self.memory_y, strict=True)):
             tensors[f"memory.{k}.x"] = mx
             tensors[f"memory.{k}.y"] = my
-        return UpdaterState(
-            tensors=tensors,
-            meta={
-                "experiences_seen": self.experiences_seen,
-                "rng_device": self.device.type,
-                "memory_experiences": len(self.memory_x),
-            },
-        )
+        memory = UpdaterState(tensors=tensors, meta={"memory_experiences": len(self.memory_x)})
+        return run_state(self.generator, self.experiences_seen).merged(memory)
 
     def load_state_dict(self, state: UpdaterState) -> None:
-        self.experiences_seen = int(state.meta["experiences_seen"])
-        restore_generator(self.generator, state.tensors["rng"], state.meta["rng_device"])
+        self.experiences_seen = restore_run_state(state, self.generator)
         count = int(state.meta["memory_experiences"])
         self.memory_x = [state.tensors[f"memory.{k}.x"].to(self.device) for k in range(count)]
         self.memory_y = [state.tensors[f"memory.{k}.y"].to(self.device) for k in range(count)]

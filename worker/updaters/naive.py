@@ -8,7 +8,7 @@ from torch import nn
 
 from app.schemas.updaters import NaiveParams, TrainingConfig
 from worker.updaters.protocol import Experience, FitReport, ProgressFn, UpdaterState
-from worker.updaters.rng import generator_state, make_generator, restore_generator
+from worker.updaters.rng import make_generator, restore_run_state, run_state
 from worker.updaters.training_loop import autocast, make_optimizer, run_epochs
 
 
@@ -42,11 +42,7 @@ class Naive:
         return report
 
     def state_dict(self) -> UpdaterState:
-        return UpdaterState(
-            tensors={"rng": generator_state(self.generator)},
-            meta={"experiences_seen": self.experiences_seen, "rng_device": self.device.type},
-        )
+        return run_state(self.generator, self.experiences_seen)
 
     def load_state_dict(self, state: UpdaterState) -> None:
-        self.experiences_seen = int(state.meta["experiences_seen"])
-        restore_generator(self.generator, state.tensors["rng"], state.meta["rng_device"])
+        self.experiences_seen = restore_run_state(state, self.generator)

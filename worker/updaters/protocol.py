@@ -68,6 +68,16 @@ class UpdaterState:
     tensors: dict[str, torch.Tensor] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def merged(self, *others: UpdaterState) -> UpdaterState:
+        """One state holding the entries of this one and ``others`` (keys must not clash)."""
+        tensors, meta = dict(self.tensors), dict(self.meta)
+        for other in others:
+            if tensors.keys() & other.tensors.keys() or meta.keys() & other.meta.keys():
+                raise ValueError("updater state parts share a key")
+            tensors.update(other.tensors)
+            meta.update(other.meta)
+        return UpdaterState(tensors=tensors, meta=meta)
+
 
 class Updater(Protocol):
     name: str

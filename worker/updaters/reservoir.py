@@ -27,6 +27,7 @@ from __future__ import annotations
 import torch
 
 from worker.updaters.protocol import UpdaterState
+from worker.updaters.rng import distinct_indices
 
 DROPPED = -1
 """Slot of an item that Algorithm R does not keep."""
@@ -112,7 +113,7 @@ class ReservoirBuffer:
         size = len(self)
         if size == 0:
             raise ValueError("cannot sample from an empty reservoir")
-        index = torch.randperm(size, generator=generator, device=self.device)[:k]
+        index = distinct_indices(size, k, generator).to(self.device)
         return {name: values[index] for name, values in self.fields.items()}
 
     def state_dict(self, prefix: str = "buffer") -> UpdaterState:

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 
 import torch
 
+from worker.updaters.protocol import UpdaterState
+
 
 def make_generator(seed: int, device: torch.device) -> torch.Generator:
     generator = torch.Generator(device=device)
@@ -32,6 +34,26 @@ def restore_generator(generator: torch.Generator, state: torch.Tensor, saved_on:
     else:
         digest = hashlib.sha256(state.cpu().numpy().tobytes()).digest()
         generator.manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+
+
+def run_state(generator: torch.Generator, experiences_seen: int) -> UpdaterState:
+    """The part of every updater's state: its generator and the experiences it has learned."""
+    return UpdaterState(
+        tensors={"rng": generator_state(generator)},
+        meta={"experiences_seen": experiences_seen, "rng_device": generator.device.type},
+    )
+
+
+def restore_run_state(state: UpdaterState, generator: torch.Generator) -> int:
+    """Restore what ``run_state`` saved into ``generator``; returns experiences_seen."""
+    restore_generator(generator, state.tensors["rng"], state.meta["rng_device"])
+    return int(state.meta["experiences_seen"])
+
+
+def distinct_indices(n: int, k: int, generator: torch.Generator) -> torch.Tensor:
+    """min(k, n) distinct indices of range(n), uniformly drawn (a ``randperm`` on the
+    generator's device)."""
+    return torch.randperm(n, generator=generator, device=generator.device)[:k]
 
 
 def draw_seed(generator: torch.Generator) -> int:

@@ -53,7 +53,7 @@ from torch import nn
 from app.schemas.updaters import RWalkParams, TrainingConfig
 from worker.updaters.protocol import Experience, FitReport, ProgressFn, UpdaterState
 from worker.updaters.reservoir import ReservoirBuffer
-from worker.updaters.rng import generator_state, make_generator, restore_generator
+from worker.updaters.rng import make_generator, restore_run_state, run_state
 from worker.updaters.training_loop import autocast, in_last_epoch, make_optimizer, run_epochs
 
 SCORE_EPSILON = torch.finfo(torch.float32).eps
@@ -198,7 +198,7 @@ class RWalk:
         self.anchor = [p.detach().clone() for p in self.parameters]
 
     def state_dict(self) -> UpdaterState:
-        tensors = {"rng": generator_state(self.generator)}
+        tensors: dict[str, torch.Tensor] = {}
         for name, f, s, importance, anchor in zip(
             self.names, self.fisher, self.score, self.importance, self.anchor, strict=True
         ):
@@ -206,22 +206,15 @@ class RWalk:
             tensors[f"score.{name}"] = s
             tensors[f"importance.{name}"] = importance
             tensors[f"anchor.{name}"] = anchor
-        meta = {
-            "experiences_seen": self.experiences_seen,
-            "rng_device": self.device.type,
-            "parameters": list(self.names),
-        }
-        if self.buffer is not None:
-            buffer = self.buffer.state_dict()
-            tensors.update(buffer.tensors)
-            meta.update(buffer.meta)
-        return UpdaterState(tensors=tensors, meta=meta)
+        state = run_state(self.generator, self.experiences_seen).merged(
+            UpdaterState(tensors=tensors, meta={"parameters": list(self.names)})
+        )
+        return state if self.buffer is None else state.merged(self.buffer.state_dict())
 
     def load_state_dict(self, state: UpdaterState) -> None:
         if list(state.meta["parameters"]) != self.names:
             raise ValueError("saved RWalk state is for a model with other parameters")
-        self.experiences_seen = int(state.meta["experiences_seen"])
-        restore_generator(self.generator, state.tensors["rng"], state.meta["rng_device"])
+        self.experiences_seen = restore_run_state(state, self.generator)
 
         def load(kind: str, like_parameters: bool = False) -> list[torch.Tensor]:
             return [
