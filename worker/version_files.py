@@ -7,11 +7,9 @@ updater's tensors and JSON state, tagged with the updater's name).
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors.torch import load_file
@@ -56,12 +54,15 @@ def load_saved_state(store: ObjectStore, prefix: str, device: torch.device) -> S
     if not store.exists(f"{prefix}/{STATE_META_FILE}"):
         return None
     with tempfile.TemporaryDirectory(prefix="relearn-") as tmp:
-        tensors, meta = Path(tmp) / STATE_FILE, Path(tmp) / "meta.json"
+        tensors, meta = Path(tmp) / STATE_FILE, Path(tmp) / STATE_META_FILE
         store.get_file(f"{prefix}/{STATE_FILE}", tensors)
         store.get_file(f"{prefix}/{STATE_META_FILE}", meta)
-        wrapped = json.loads(meta.read_text())
-        meta.write_text(json.dumps(wrapped["state"]))
-        return SavedState(updater=wrapped["updater"], state=load_state(tensors, meta, device))
+        wrapped = load_state(tensors, meta, device)
+    # state.json is {"updater": name, "state": the updater's own JSON state}
+    return SavedState(
+        updater=wrapped.meta["updater"],
+        state=UpdaterState(tensors=wrapped.tensors, meta=wrapped.meta["state"]),
+    )
 
 
 def write_version(
@@ -79,12 +80,10 @@ def write_version(
         save_weights(model, weights, architecture.model_dump(), metadata)
         export_program(model, input_shape(architecture), program)
         state_tensors, state_meta = folder / STATE_FILE, folder / STATE_META_FILE
-        save_state(saved.state, state_tensors, state_meta)
-        wrapped: dict[str, Any] = {
-            "updater": saved.updater,
-            "state": json.loads(state_meta.read_text()),
-        }
-        state_meta.write_text(json.dumps(wrapped, sort_keys=True))
+        wrapped = UpdaterState(
+            tensors=saved.state.tensors, meta={"updater": saved.updater, "state": saved.state.meta}
+        )
+        save_state(wrapped, state_tensors, state_meta)
         for path in (state_tensors, state_meta, program, weights):
             store.put_file(path, f"{prefix}/{path.name}")
         return WrittenVersion(
