@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LINT_PATHS := app worker tests bench alembic
 
 .PHONY: install serve test lint format services bench
 
@@ -19,17 +20,17 @@ serve: install
 services:
 	bash scripts/ensure-services.sh
 
-test: install services
-	$(BIN)/ruff check app worker tests bench alembic
+test: lint services
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: install
-	$(BIN)/ruff check app worker tests bench alembic
-	$(BIN)/ruff format --check app worker tests bench alembic
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy app worker
 
 format: install
-	$(BIN)/ruff format app worker tests bench
-	$(BIN)/ruff check --fix app worker tests bench
+	$(BIN)/ruff format $(LINT_PATHS)
+	$(BIN)/ruff check --fix $(LINT_PATHS)
 
 bench: install
 	$(BIN)/python bench/continual.py

@@ -1,18 +1,9 @@
 """Reading and validating an uploaded data chunk, without torch and without unpickling.
 
-A chunk is an ``.npz`` archive or a ``.safetensors`` file holding ``x`` (features, float,
-shape ``(N, *input_shape)``), ``y`` (integer labels, shape ``(N,)``) and optionally the pair
-``x_eval`` / ``y_eval``. The API validates every upload with this module before accepting
-it, and the worker reads accepted chunks back with the same ``read_chunk``, so both sides
-agree on what a chunk is.
-
-Untrusted input is read defensively:
-- ``.npz``: each member's ``.npy`` header is parsed *before* any array is allocated, object
-  (pickled) arrays are refused from the header alone, and the data size the header implies
-  must equal the member's declared size, so a forged header cannot make us allocate more
-  than the archive declares (and the caller caps the archive's total declared size).
-- ``.safetensors``: names, dtypes and shapes come from the header before tensors are read.
-Every parse failure is a ``ChunkFormatError`` (a ``ValueError``) naming the field.
+A chunk is an ``.npz`` or ``.safetensors`` file holding ``x`` (floats, ``(N, *input_shape)``),
+``y`` (integer labels, ``(N,)``) and optionally ``x_eval``/``y_eval``. The API validates
+uploads and the worker reads them back with this one module, so both agree on what a chunk
+is. Headers are read before any array is allocated; every failure is a ``ChunkFormatError``.
 """
 
 from __future__ import annotations
@@ -185,6 +176,9 @@ def _check_budget(total: int, limit: int | None) -> None:
 
 
 def _read_npz(path: Path, max_decoded_bytes: int | None) -> dict[str, np.ndarray]:
+    """Each member's ``.npy`` header is parsed first: object (pickled) arrays are refused
+    from it, and the size it implies must equal the member's declared size, so a forged
+    header cannot make us allocate more than the archive declares."""
     # Anything an untrusted archive can make zipfile/numpy raise (BadZipFile, zlib.error,
     # EOFError, NotImplementedError for odd compressions, RuntimeError for encryption, ...)
     # means "corrupt": report it as a 422, never let it escape as a server error.

@@ -9,27 +9,29 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_HOME = Path(".relearn")
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RELEARN_", extra="ignore")
 
-    home: Path = Field(Path(".relearn"), description="Folder for the embedded defaults.")
+    home: Path = Field(DEFAULT_HOME, description="Folder for the embedded defaults.")
     host: str = "127.0.0.1"
     port: int = 8000
 
-    database_url: str | None = Field(
-        None, description="SQLAlchemy URL; default sqlite:///$RELEARN_HOME/relearn.db"
+    # Filled in by ``_embedded_defaults`` when unset (or None), so always a str here.
+    database_url: str = Field(
+        description="SQLAlchemy URL; default sqlite:///$RELEARN_HOME/relearn.db"
     )
-    storage_url: str | None = Field(
-        None, description="fsspec URL of the object store root; default $RELEARN_HOME/objects"
+    storage_url: str = Field(
+        description="fsspec URL of the object store root; default $RELEARN_HOME/objects"
     )
-    broker_url: str | None = Field(
-        None, description="Celery broker URL; default kombu's filesystem transport"
-    )
+    broker_url: str = Field(description="Celery broker URL; default kombu's filesystem transport")
     # s3fs options (MinIO, moto): endpoint and credentials. AWS_* variables work as well.
     s3_endpoint_url: str | None = None
     s3_key: str | None = None
@@ -46,20 +48,24 @@ class Settings(BaseSettings):
     device: str = Field("auto", description="torch device for the worker: auto, cpu, cuda:N")
     log_level: str = "INFO"
 
-    @model_validator(mode="after")
-    def _fill_embedded_defaults(self) -> Settings:
-        home = self.home.resolve()
-        if self.database_url is None:
-            self.database_url = f"sqlite:///{home / 'relearn.db'}"
-        if self.storage_url is None:
-            self.storage_url = str(home / "objects")
-        if self.broker_url is None:
-            self.broker_url = "filesystem://"
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _embedded_defaults(cls, data: Any) -> Any:
+        """Fill the URLs left unset (or None) with the embedded defaults under ``home``."""
+        if not isinstance(data, dict):
+            return data
+        home = data.get("home")
+        home = Path(DEFAULT_HOME if home is None else home).resolve()
+        defaults = {
+            "database_url": f"sqlite:///{home / 'relearn.db'}",
+            "storage_url": str(home / "objects"),
+            "broker_url": "filesystem://",
+        }
+        return data | {k: v for k, v in defaults.items() if data.get(k) is None}
 
     @property
     def is_embedded_broker(self) -> bool:
-        return self.broker_url is not None and self.broker_url.startswith("filesystem://")
+        return self.broker_url.startswith("filesystem://")
 
     @property
     def broker_folder(self) -> Path:
@@ -68,7 +74,7 @@ class Settings(BaseSettings):
 
     @property
     def is_sqlite(self) -> bool:
-        return self.database_url is not None and self.database_url.startswith("sqlite")
+        return self.database_url.startswith("sqlite")
 
 
 @lru_cache

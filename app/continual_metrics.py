@@ -31,10 +31,11 @@ def backward_transfer(matrix: AccuracyMatrix) -> float | None:
     if len(matrix) < 2:
         return None
     last = matrix[-1]
+    pairs = [(last[j], matrix[j][j]) for j in range(len(matrix) - 1)]
     terms = [
-        last[j] - matrix[j][j]  # R_{T,j} - R_{j,j}
-        for j in range(len(matrix) - 1)
-        if last[j] is not None and matrix[j][j] is not None
+        final - learned  # R_{T,j} - R_{j,j}
+        for final, learned in pairs
+        if final is not None and learned is not None
     ]
     return fmean(terms) if terms else None
 
@@ -47,9 +48,8 @@ def forgetting(matrix: AccuracyMatrix) -> float | None:
     last = matrix[-1]
     terms: list[float] = []
     for j in range(len(matrix) - 1):
-        earlier = [
-            matrix[row][j] for row in range(j, len(matrix) - 1) if matrix[row][j] is not None
-        ]
-        if earlier and last[j] is not None:
-            terms.append(max(earlier) - last[j])  # f_j = max_l R_{l,j} - R_{T,j}
+        earlier = [r for row in range(j, len(matrix) - 1) if (r := matrix[row][j]) is not None]
+        final = last[j]
+        if earlier and final is not None:
+            terms.append(max(earlier) - final)  # f_j = max_l R_{l,j} - R_{T,j}
     return fmean(terms) if terms else None

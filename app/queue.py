@@ -1,18 +1,22 @@
-"""The Celery app both sides share: the API sends tasks by name, the worker runs them.
+"""The one way to reach the broker: the Celery app both sides share, and the API's queue.
 
-No result backend: job status lives in the database. Settings that make delivery
-at-least-once: ``task_acks_late`` (ack after the task returns), ``task_reject_on_worker_lost``
-(a killed worker's message goes back to the queue), prefetch 1 (a busy worker holds no
-second message), and a Redis visibility timeout longer than the longest job.
+No result backend: job status lives in the database. Delivery is at-least-once: ack after
+the task returns (``task_acks_late``), a killed worker's message goes back to the queue
+(``task_reject_on_worker_lost``), a busy worker holds no second message (prefetch 1), and
+the Redis visibility timeout is longer than the longest job.
 """
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from functools import lru_cache
 
 from celery import Celery
 
 from app.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 PROCESS_MODEL_TASK = "relearn.process_model"
 EXPORT_VERSION_TASK = "relearn.export_version"
@@ -55,6 +59,14 @@ def get_celery() -> Celery:
     return make_celery(get_settings())
 
 
+def _sender(settings: Settings | None, celery: Celery | None) -> tuple[Settings, Celery]:
+    """The caller's settings and Celery app, or the environment's (built once)."""
+    settings = settings or get_settings()
+    if celery is None:
+        celery = get_celery() if settings is get_settings() else make_celery(settings)
+    return settings, celery
+
+
 def enqueue_model_work(
     model_id: str,
     job_id: str | None = None,
@@ -62,13 +74,8 @@ def enqueue_model_work(
     settings: Settings | None = None,
     celery: Celery | None = None,
 ) -> None:
-    """Ask a worker to process the model's queued jobs (in order, from the database).
-
-    ``settings``/``celery`` let a caller with its own settings (the API app, tests) send
-    through its own broker; by default both come from the environment.
-    """
-    settings = settings or get_settings()
-    celery = celery or (get_celery() if settings is get_settings() else make_celery(settings))
+    """Ask a worker to process the model's queued jobs (in order, from the database)."""
+    settings, celery = _sender(settings, celery)
     celery.send_task(PROCESS_MODEL_TASK, args=[model_id, job_id], queue=settings.queue_name)
 
 
@@ -80,6 +87,40 @@ def enqueue_export(
     celery: Celery | None = None,
 ) -> None:
     """Ask a worker to export the ``.pt2`` program of a version that has none (version 0)."""
-    settings = settings or get_settings()
-    celery = celery or (get_celery() if settings is get_settings() else make_celery(settings))
+    settings, celery = _sender(settings, celery)
     celery.send_task(EXPORT_VERSION_TASK, args=[model_id, number], queue=settings.queue_name)
+
+
+@dataclass(frozen=True)
+class TaskQueue:
+    """The API's sender, used after a commit: it logs a broker failure instead of raising.
+
+    A committed job row is durable and the workers' reconciler re-sends its work, so a
+    broker that is down costs latency, not data, and must not turn a done request into 5xx.
+    """
+
+    settings: Settings
+    celery: Celery
+
+    def model_has_work(self, model_id: str, job_id: str | None) -> bool:
+        """Nudge a worker at the model's queued jobs. False (logged) if the broker failed."""
+        try:
+            enqueue_model_work(model_id, job_id, settings=self.settings, celery=self.celery)
+        except Exception:
+            log.exception(
+                "could not enqueue work for model %s (job %s); the workers' "
+                "reconciler will pick it up",
+                model_id,
+                job_id,
+            )
+            return False
+        return True
+
+    def export_version(self, model_id: str, number: int) -> bool:
+        """Ask a worker to export a version's pt2 program. False (logged) on broker failure."""
+        try:
+            enqueue_export(model_id, number, settings=self.settings, celery=self.celery)
+        except Exception:
+            log.exception("could not enqueue the export of model %s version %s", model_id, number)
+            return False
+        return True

@@ -103,7 +103,7 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 def store_from_settings(settings: Settings) -> ObjectStore:
     options: dict[str, Any] = {}
-    if settings.storage_url and settings.storage_url.startswith("s3://"):
+    if settings.storage_url.startswith("s3://"):
         if settings.s3_endpoint_url:
             options["client_kwargs"] = {"endpoint_url": settings.s3_endpoint_url}
         if settings.s3_key:
@@ -112,7 +112,6 @@ def store_from_settings(settings: Settings) -> ObjectStore:
             options["secret"] = settings.s3_secret
         # Never serve a stale listing/size from s3fs's cache to another process's write.
         options["use_listings_cache"] = False
-    assert settings.storage_url is not None
     return ObjectStore(settings.storage_url, options)
 
 

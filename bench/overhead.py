@@ -15,6 +15,7 @@ import platform
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -50,7 +51,7 @@ def plain_loop(model: torch.nn.Module, exp: Experience, training: TrainingConfig
             optimizer.step()
 
 
-def timed(fn: Callable[[], None], device: torch.device) -> float:
+def timed(fn: Callable[[], object], device: torch.device) -> float:
     sync(device)
     start = time.perf_counter()
     fn()
@@ -106,9 +107,9 @@ def main() -> None:
             )
             for exp in experiences[:2]:  # fill memories / importances first
                 updater.fit(exp)
-            fits.append(timed(lambda u=updater: u.fit(experiences[2]), device))
+            fits.append(timed(partial(updater.fit, experiences[2]), device))
             baseline = fresh()
-            plains.append(timed(lambda m=baseline: plain_loop(m, experiences[2], training), device))
+            plains.append(timed(partial(plain_loop, baseline, experiences[2], training), device))
         fit, plain = min(fits), min(plains)
         print(f"| {name} | {fit:.3f} | {plain:.3f} | {fit / plain:.2f} |")
 

@@ -1,12 +1,9 @@
 """A stored chunk, read back into tensors on the training device.
 
-Parsing is ``app.chunk_format.read_chunk`` (the same torch-free code that validated the
-upload), so the worker sees exactly what the API accepted.
-
-Every job evaluates on the eval splits of all chunks applied so far. So that this costs
-reading eval data only (not every earlier chunk's training data), the worker keeps each
-chunk's eval split as a small safetensors object of its own (``storage.eval_split_key``),
-written the first time the chunk is read.
+Parsing is ``app.chunk_format.read_chunk``, the torch-free code that validated the upload,
+so the worker sees exactly what the API accepted. Each chunk's eval split is also kept as
+an object of its own (``storage.eval_split_key``), so that later jobs, which evaluate on
+every chunk so far, read eval data only.
 """
 
 from __future__ import annotations
@@ -51,12 +48,11 @@ def load_chunk(store: ObjectStore, key: str, fmt: str, device: torch.device) -> 
             arrays = read_chunk(path, fmt)
         except ValueError as exc:
             raise ChunkDataError(str(exc)) from exc
-    has_eval = arrays.x_eval is not None and arrays.y_eval is not None
+    x_eval = y_eval = None
+    if arrays.x_eval is not None and arrays.y_eval is not None:
+        x_eval, y_eval = _features(arrays.x_eval, device), _labels(arrays.y_eval, device)
     return ChunkTensors(
-        x=_features(arrays.x, device),
-        y=_labels(arrays.y, device),
-        x_eval=_features(arrays.x_eval, device) if has_eval else None,
-        y_eval=_labels(arrays.y_eval, device) if has_eval else None,
+        x=_features(arrays.x, device), y=_labels(arrays.y, device), x_eval=x_eval, y_eval=y_eval
     )
 
 

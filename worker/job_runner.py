@@ -1,20 +1,10 @@
-"""Running a model's queued jobs: one at a time, in chunk order, each from the version the
+"""Running a model's queued jobs, one at a time in chunk order, each from the version the
 previous one produced.
 
-The broker only says "model X may have work"; which job runs next comes from the
-database (the earliest job of the model still queued or running), under the model's
-update lease. So ordering holds even on brokers that are not FIFO (kombu's filesystem
-transport) and when messages are duplicated or redelivered.
-
-The life of one job:
-1. mark it running (attempt counted) with ``base_version`` = the model's latest version;
-2. load the base version's weights and updater state, and the chunk;
-3. ``updater.fit`` (progress and lease heartbeat on the way);
-4. evaluate on every eval split received so far (a row of the accuracy matrix);
-5. write the new version's objects under a prefix unique to this attempt;
-6. one transaction: move ``latest_version`` (only from ``base_version`` and only while we
-   hold the lease), insert the ``ModelVersion``, mark the job succeeded.
-A crash before 6 leaves no version; the job runs again from the same base version.
+The next job comes from the database under the model's update lease, not from the broker,
+so order holds however messages are duplicated or redelivered. An attempt is load → fit →
+evaluate → write (under a prefix of its own) → publish (one transaction); a crash before
+publishing leaves no version, and the job runs again from the same base version.
 """
 
 from __future__ import annotations
@@ -25,18 +15,13 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.architectures import ArchitectureSpec
-from app.db.models import Chunk, Job, JobStatus, Model, ModelVersion, utcnow
-from app.schemas.updaters import TrainingConfig, UpdaterSpec
 from app.storage import ObjectStore, version_prefix
-from worker import lease
 from worker.chunk_data import (
     ChunkDataError,
     ChunkTensors,
@@ -45,7 +30,8 @@ from worker.chunk_data import (
     save_eval_split,
 )
 from worker.evaluation import accuracy
-from worker.updaters.protocol import Experience
+from worker.job_store import JobPlan, JobStore
+from worker.updaters.protocol import Experience, StateMismatch, Updater
 from worker.updaters.registry import build_updater
 from worker.version_files import SavedState, load_model, load_saved_state, write_version
 
@@ -65,130 +51,62 @@ class LeaseLost(Exception):
 
 @dataclass
 class JobRunner:
+    """Runs jobs as worker ``owner``, training on ``device``."""
+
     sessions: sessionmaker[Session]
     store: ObjectStore
     device: torch.device
     owner: str
     lease_seconds: float = 120.0
+    jobs: JobStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.jobs = JobStore(self.sessions)
 
     def process_model(self, model_id: str) -> bool:
         """Run the model's pending jobs in order. False if another worker holds its lease."""
-        with self.sessions.begin() as session:
-            if not lease.try_acquire(
-                session=session, model_id=model_id, owner=self.owner, seconds=self.lease_seconds
-            ):
-                return False
+        if not self.jobs.take_lease(
+            model_id=model_id, owner=self.owner, seconds=self.lease_seconds
+        ):
+            return False
         try:
-            while (job_id := self._next_job_id(model_id)) is not None:
+            while (job_id := self.jobs.next_job_id(model_id=model_id)) is not None:
                 self.run_job(job_id)
         except LeaseLost:
             log.warning("lease on model %s lost; another worker continues", model_id)
             return True
         finally:
-            with self.sessions.begin() as session:
-                lease.release(session=session, model_id=model_id, owner=self.owner)
+            self.jobs.release_lease(model_id=model_id, owner=self.owner)
         return True
 
-    def _next_job_id(self, model_id: str) -> str | None:
-        with self.sessions() as session:
-            return session.scalar(
-                select(Job.id)
-                .where(
-                    Job.model_id == model_id,
-                    Job.status.in_([JobStatus.queued, JobStatus.running]),
-                )
-                .order_by(Job.seq)
-                .limit(1)
-            )
-
     def run_job(self, job_id: str) -> None:
+        """One attempt. Bad data and divergence fail the job; any other fault requeues it
+        (or fails it, out of attempts) and is re-raised for Celery to retry."""
         attempt = uuid.uuid4().hex[:12]
-        with self.sessions.begin() as session:
-            job = session.get(Job, job_id)
-            assert job is not None
-            if job.status not in (JobStatus.queued, JobStatus.running):
-                return  # cancelled (or finished) since it was picked
-            model = session.get(Model, job.model_id)
-            assert model is not None
-            if job.attempts >= MAX_ATTEMPTS:
-                self._fail(session, job, f"gave up after {job.attempts} attempts")
-                return
-            # Conditional, so that a cancel committed since we read the row wins.
-            claimed = session.execute(
-                update(Job)
-                .where(Job.id == job.id, Job.status.in_([JobStatus.queued, JobStatus.running]))
-                .values(status=JobStatus.running)
-            )
-            if claimed.rowcount != 1:
-                return
-            job.attempts += 1
-            job.started_at = job.started_at or utcnow()
-            job.base_version = model.latest_version
-            job.progress = 0.0
-            base = session.get(ModelVersion, (model.id, model.latest_version))
-            # The chunks applied so far (those that produced versions 1..base), then this
-            # one: the columns of this job's row of the accuracy matrix.
-            applied = list(
-                session.scalars(
-                    select(Chunk)
-                    .join(ModelVersion, ModelVersion.chunk_id == Chunk.id)
-                    .where(ModelVersion.model_id == model.id, ModelVersion.number >= 1)
-                    .order_by(ModelVersion.number)
-                )
-            )
-            current = session.get(Chunk, job.chunk_id)
-            assert current is not None
-            chunks = [*applied, current]
-            assert base is not None
-            plan = _Plan(
-                job_id=job.id,
-                model_id=model.id,
-                seq=job.seq,
-                base_number=base.number,
-                base_prefix=base.prefix,
-                architecture=ArchitectureSpec.model_validate(model.architecture),
-                training=TrainingConfig.model_validate(model.training),
-                updater=UpdaterSpec.model_validate(job.updater),
-                chunks=[(c.id, c.object_key, c.format, c.num_eval) for c in chunks],
-            )
+        plan = self.jobs.claim(job_id=job_id, max_attempts=MAX_ATTEMPTS)
+        if plan is None:
+            return
         try:
             self._train_and_publish(plan, attempt)
         except LeaseLost:
             raise
         except ChunkDataError as exc:
-            with self.sessions.begin() as session:
-                self._fail(session, session.get(Job, job_id), f"invalid chunk: {exc}")
+            self.jobs.fail(job_id=job_id, error=f"invalid chunk: {exc}")
         except TrainingDiverged as exc:
-            with self.sessions.begin() as session:
-                self._fail(session, session.get(Job, job_id), str(exc))
+            self.jobs.fail(job_id=job_id, error=str(exc))
         except Exception as exc:
             log.exception("job %s attempt failed", job_id)
-            with self.sessions.begin() as session:
-                job = session.get(Job, job_id)
-                assert job is not None
-                if job.attempts >= MAX_ATTEMPTS:
-                    self._fail(session, job, f"{type(exc).__name__}: {exc}")
-                else:
-                    job.status = JobStatus.queued
+            self.jobs.requeue_or_fail(
+                job_id=job_id, error=f"{type(exc).__name__}: {exc}", max_attempts=MAX_ATTEMPTS
+            )
             raise
 
-    def _train_and_publish(self, plan: _Plan, attempt: str) -> None:
+    def _train_and_publish(self, plan: JobPlan, attempt: str) -> None:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         model = load_model(self.store, plan.base_prefix, plan.architecture, self.device)
-        saved = load_saved_state(self.store, plan.base_prefix, self.device)
-        state_reset = saved is not None and saved.updater != plan.updater.name
-        state = saved.state if saved is not None and not state_reset else None
-        try:
-            updater = build_updater(plan.updater, model, plan.training, self.device, state)
-        except ValueError:
-            # The saved state does not fit this job's hyperparameters (e.g. a different
-            # memory_size: a reservoir sample cannot be resized and stay uniform).
-            log.warning("job %s: saved updater state does not fit; starting fresh", plan.job_id)
-            state_reset = True
-            updater = build_updater(plan.updater, model, plan.training, self.device, None)
-        current = plan.chunks[-1]
-        data = load_chunk(self.store, current[1], current[2], self.device)
+        updater, state_reset = self._updater(plan, model)
+        data = load_chunk(self.store, plan.current.object_key, plan.current.format, self.device)
         timings["load_s"] = time.perf_counter() - started
 
         t = time.perf_counter()
@@ -220,80 +138,63 @@ class JobRunner:
         known = [a for a in row if a is not None]
         metrics: dict[str, Any] = {
             "accuracy": row,
-            "chunk_ids": [chunk[0] for chunk in plan.chunks],
+            "chunk_ids": [chunk.id for chunk in plan.chunks],
             "average_accuracy": statistics.fmean(known) if known else None,
             "train": report.as_dict(),
             "state_reset": state_reset,
             "device": str(self.device),
             "timings": timings,
         }
-        try:
-            self._publish(plan, number, prefix, written, finite_json(metrics))
-        except LeaseLost:
+        if not self.jobs.publish(
+            plan=plan,
+            number=number,
+            prefix=prefix,
+            written=written,
+            metrics=finite_json(metrics),
+            owner=self.owner,
+        ):
             self.store.delete_prefix(prefix)
-            raise
+            raise LeaseLost(plan.model_id)
+
+    def _updater(self, plan: JobPlan, model: torch.nn.Module) -> tuple[Updater, bool]:
+        """The job's updater, restored from the base version's state when that state is
+        this updater's and fits its hyperparameters; else fresh. True when state was
+        dropped (reported as ``state_reset``)."""
+        saved = load_saved_state(self.store, plan.base_prefix, self.device)
+        if saved is not None and saved.updater == plan.updater.name:
+            try:
+                updater = build_updater(
+                    plan.updater, model, plan.training, self.device, saved.state
+                )
+            except StateMismatch as exc:
+                log.warning(
+                    "job %s: saved state does not fit (%s); starting fresh", plan.job_id, exc
+                )
+            else:
+                return updater, False
+        fresh = build_updater(plan.updater, model, plan.training, self.device, None)
+        return fresh, saved is not None
 
     def _accuracy_row(
-        self, model: torch.nn.Module, plan: _Plan, current: ChunkTensors
+        self, model: torch.nn.Module, plan: JobPlan, current: ChunkTensors
     ) -> list[float | None]:
         """Accuracy on each applied chunk's eval split (None where it has none), then on
         this chunk's: this job's row of the accuracy matrix."""
         row: list[float | None] = []
-        *earlier, (current_id, _, _, _) = plan.chunks
-        for chunk_id, key, fmt, num_eval in earlier:
-            if num_eval == 0:
+        for chunk in plan.chunks[:-1]:
+            if chunk.num_eval == 0:
                 row.append(None)
                 continue
-            x, y = load_eval_split(self.store, plan.model_id, chunk_id, key, fmt, self.device)
+            x, y = load_eval_split(
+                self.store, plan.model_id, chunk.id, chunk.object_key, chunk.format, self.device
+            )
             row.append(accuracy(model, x, y, plan.training))
         if current.x_eval is None or current.y_eval is None:
             row.append(None)
         else:
-            save_eval_split(self.store, plan.model_id, current_id, current)
+            save_eval_split(self.store, plan.model_id, plan.current.id, current)
             row.append(accuracy(model, current.x_eval, current.y_eval, plan.training))
         return row
-
-    def _publish(
-        self, plan: _Plan, number: int, prefix: str, written: Any, metrics: dict[str, Any]
-    ) -> None:
-        with self.sessions.begin() as session:
-            moved = session.execute(
-                update(Model)
-                .where(
-                    Model.id == plan.model_id,
-                    Model.latest_version == plan.base_number,
-                    Model.lease_owner == self.owner,
-                )
-                .values(latest_version=number)
-            )
-            if moved.rowcount != 1:
-                raise LeaseLost(plan.model_id)
-            session.add(
-                ModelVersion(
-                    model_id=plan.model_id,
-                    number=number,
-                    job_id=plan.job_id,
-                    chunk_id=plan.chunks[-1][0],
-                    prefix=prefix,
-                    artifact_sha256=written.artifact_sha256,
-                    artifact_size=written.artifact_size,
-                    pt2_sha256=written.pt2_sha256,
-                    updater=plan.updater.model_dump(),
-                    metrics=metrics,
-                )
-            )
-            session.execute(
-                update(Job)
-                .where(Job.id == plan.job_id)
-                .values(
-                    status=JobStatus.succeeded,
-                    progress=1.0,
-                    metrics=metrics,
-                    result_version=number,
-                    finished_at=utcnow(),
-                    error=None,
-                )
-            )
 
     def _progress_reporter(self, job_id: str, model_id: str) -> Callable[[float], None]:
         """Throttled progress writes, each of which also renews the model's lease."""
@@ -305,28 +206,16 @@ class JobRunner:
             if now - last < PROGRESS_EVERY_S and fraction < 1.0:
                 return
             last = now
-            with self.sessions.begin() as session:
-                if not lease.renew(
-                    session=session,
-                    model_id=model_id,
-                    owner=self.owner,
-                    seconds=self.lease_seconds,
-                ):
-                    raise LeaseLost(model_id)
-                session.execute(
-                    update(Job)
-                    .where(Job.id == job_id, Job.status == JobStatus.running)
-                    .values(progress=min(fraction, 0.99))
-                )
+            if not self.jobs.report_progress(
+                job_id=job_id,
+                model_id=model_id,
+                fraction=min(fraction, 0.99),  # 1.0 only once published
+                owner=self.owner,
+                seconds=self.lease_seconds,
+            ):
+                raise LeaseLost(model_id)
 
         return report
-
-    @staticmethod
-    def _fail(session: Session, job: Job | None, error: str) -> None:
-        assert job is not None
-        job.status = JobStatus.failed
-        job.error = error
-        job.finished_at = utcnow()
 
 
 def finite_json(value: Any) -> Any:
@@ -338,18 +227,3 @@ def finite_json(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [finite_json(v) for v in value]
     return value
-
-
-@dataclass
-class _Plan:
-    """What one attempt needs, read in one transaction at its start."""
-
-    job_id: str
-    model_id: str
-    seq: int
-    base_number: int
-    base_prefix: str
-    architecture: ArchitectureSpec
-    training: TrainingConfig
-    updater: UpdaterSpec
-    chunks: list[tuple[str, str, str, int]]  # (id, object key, format, eval size), by seq

@@ -8,14 +8,16 @@ dies stops renewing; its lease expires and another worker takes over the model's
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, cast
 
-from sqlalchemy import or_, update
+from sqlalchemy import CursorResult, or_, update
 from sqlalchemy.orm import Session
 
 from app.db.models import Model, utcnow
 
 
 def try_acquire(*, session: Session, model_id: str, owner: str, seconds: float) -> bool:
+    """Take the lease if it is free, expired or already ours; False if another holds it."""
     now = utcnow()
     result = session.execute(
         update(Model)
@@ -29,7 +31,7 @@ def try_acquire(*, session: Session, model_id: str, owner: str, seconds: float) 
         )
         .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=seconds))
     )
-    return result.rowcount == 1
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 def renew(*, session: Session, model_id: str, owner: str, seconds: float) -> bool:
@@ -39,7 +41,7 @@ def renew(*, session: Session, model_id: str, owner: str, seconds: float) -> boo
         .where(Model.id == model_id, Model.lease_owner == owner)
         .values(lease_expires_at=utcnow() + timedelta(seconds=seconds))
     )
-    return result.rowcount == 1
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 def release(*, session: Session, model_id: str, owner: str) -> None:

@@ -1,4 +1,4 @@
-"""Celery tasks: thin — take ids, call the job runner, let Celery retry.
+"""Celery tasks: thin — take ids, call the job runner or the store, let Celery retry.
 
 Job status lives in the database (no result backend). Messages are hints: a duplicate or
 late one finds nothing to do.
@@ -6,7 +6,6 @@ late one finds nothing to do.
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import uuid
@@ -14,25 +13,16 @@ from functools import lru_cache
 
 from celery import Task
 
-from app.architectures import ArchitectureSpec
 from app.config import get_settings
 from app.db.migrate import ensure_at_head
-from app.db.models import Job, JobStatus, Model, ModelVersion
 from app.db.session import get_engine, get_sessionmaker
-from app.queue import (
-    EXPORT_VERSION_TASK,
-    PROCESS_MODEL_TASK,
-    enqueue_export,
-    enqueue_model_work,
-)
+from app.queue import EXPORT_VERSION_TASK, PROCESS_MODEL_TASK
 from app.storage import get_store
 from worker.celery_app import celery
 from worker.devices import resolve_device
 from worker.job_runner import JobRunner
-from worker.reconcile import models_with_orphaned_work, versions_missing_program
+from worker.job_store import JobStore
 from worker.version_files import export_existing
-
-log = logging.getLogger(__name__)
 
 LEASE_BUSY_RETRY_S = 2.0
 FAILURE_RETRY_S = 10.0
@@ -58,7 +48,7 @@ def process_model(self: Task, model_id: str, job_id: str | None = None) -> None:
         took_lease = runner().process_model(model_id)
     except Exception as exc:
         raise self.retry(exc=exc, countdown=FAILURE_RETRY_S) from exc
-    if not took_lease and _still_pending(job_id):
+    if not took_lease and job_id is not None and runner().jobs.is_pending(job_id=job_id):
         # Another worker is updating this model; come back while our job is pending.
         raise self.retry(countdown=LEASE_BUSY_RETRY_S)
 
@@ -66,38 +56,13 @@ def process_model(self: Task, model_id: str, job_id: str | None = None) -> None:
 @celery.task(name=EXPORT_VERSION_TASK, bind=True, max_retries=5)
 def export_version(self: Task, model_id: str, number: int) -> None:
     """Export the pt2 program of a version that has none (version 0)."""
-    sessions = get_sessionmaker()
-    with sessions() as session:
-        version = session.get(ModelVersion, (model_id, number))
-        model = session.get(Model, model_id)
-        if version is None or model is None or version.pt2_sha256 is not None:
-            return
-        prefix, architecture = version.prefix, ArchitectureSpec.model_validate(model.architecture)
+    jobs = JobStore(get_sessionmaker())
+    found = jobs.version_to_export(model_id=model_id, number=number)
+    if found is None:
+        return
+    prefix, architecture = found
     try:
-        sha = export_existing(get_store(), prefix, architecture)
+        sha256 = export_existing(get_store(), prefix, architecture)
     except Exception as exc:
         raise self.retry(exc=exc, countdown=FAILURE_RETRY_S) from exc
-    with sessions.begin() as session:
-        version = session.get(ModelVersion, (model_id, number))
-        if version is not None and version.pt2_sha256 is None:
-            version.pt2_sha256 = sha
-
-
-def _still_pending(job_id: str | None) -> bool:
-    if job_id is None:
-        return False
-    with get_sessionmaker()() as session:
-        job = session.get(Job, job_id)
-        return job is not None and job.status in (JobStatus.queued, JobStatus.running)
-
-
-def reconcile_now() -> None:
-    with get_sessionmaker()() as session:
-        model_ids = models_with_orphaned_work(session=session)
-        exports = versions_missing_program(session=session)
-    for model_id in model_ids:
-        log.info("re-sending work for model %s", model_id)
-        enqueue_model_work(model_id)
-    for model_id, number in exports:
-        log.info("re-sending the export of model %s version %s", model_id, number)
-        enqueue_export(model_id, number)
+    jobs.record_program(model_id=model_id, number=number, sha256=sha256)

@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
-from app.services.task_queue import TaskQueue
+from app.queue import TaskQueue
 from app.storage import ObjectStore
 
 

@@ -21,8 +21,7 @@ from app.api.routes import chunks, health, jobs, metrics, models, versions
 from app.config import Settings, get_settings
 from app.db.migrate import ensure_at_head
 from app.db.session import make_engine
-from app.queue import make_celery
-from app.services.task_queue import TaskQueue
+from app.queue import TaskQueue, make_celery
 from app.storage import store_from_settings
 
 log = logging.getLogger(__name__)
@@ -37,7 +36,6 @@ Errors are RFC 9457 `application/problem+json` bodies naming the offending field
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    assert settings.database_url is not None
     engine = make_engine(settings.database_url)
 
     @asynccontextmanager

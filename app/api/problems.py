@@ -1,13 +1,8 @@
 """The one place errors become HTTP answers: RFC 9457 ``application/problem+json``.
 
-- ``DomainError`` (the services' errors) → its status, title, detail and field(s);
-- FastAPI's ``RequestValidationError`` → 422 naming each field by its dotted path in the
-  request (``updater.params.alpha``; the leading ``body``/``query``/``path``/``header`` is
-  dropped);
-- Starlette's ``HTTPException`` (unknown route 404, 405, a malformed body's 400) → same
-  status as a problem;
-- a database that cannot be reached (or a full connection pool) → 503;
-- anything else → 500 problem, logged with its traceback (a bug: no input should get here).
+Domain errors keep their status and field; request validation is a 422 naming each field
+by its dotted path (``updater.params.alpha``); Starlette's HTTP errors keep their status; an
+unreachable database is a 503; anything else is a logged 500.
 """
 
 from __future__ import annotations

@@ -67,7 +67,6 @@ def migrate_embedded(settings: Settings) -> str:
     """Bring the SQLite database to the latest schema; return the revision it is at."""
     from app.db.migrate import head_revision, upgrade_to_head
 
-    assert settings.database_url is not None
     upgrade_to_head(settings.database_url)
     return head_revision()
 
@@ -127,13 +126,10 @@ def serve(
     """Run the API and a worker on this machine: the embedded one-machine setup.
 
     With no configuration everything lives under RELEARN_HOME (default ./.relearn): a SQLite
-    database, a folder of objects and a broker that needs no server. On SQLite the database
-    is migrated to the latest schema first. Against an external database
-    (RELEARN_DATABASE_URL) nothing is migrated: run `relearn db upgrade` once per release;
-    the API refuses to start on a database that is not at the latest schema.
-
-    The worker is a child process (Celery's solo pool: CUDA must never be initialised in a
-    forked child). Ctrl-C or SIGTERM stops the API, then the worker, cleanly.
+    database (migrated first), a folder of objects and a broker that needs no server. Against
+    an external database (RELEARN_DATABASE_URL) run `relearn db upgrade` once per release:
+    the API refuses a database that is not at the latest schema. Ctrl-C or SIGTERM stops the
+    API, then the worker, cleanly.
     """
     import uvicorn
 
@@ -218,8 +214,7 @@ def worker(
     It trains on the device RELEARN_DEVICE names (auto: the first GPU if there is one).
     Start one per GPU (CUDA_VISIBLE_DEVICES=N relearn worker), on as many machines as you
     like, with the same RELEARN_DATABASE_URL, RELEARN_BROKER_URL and RELEARN_STORAGE_URL as
-    the API. The solo pool runs jobs in the worker process itself: CUDA must never be
-    initialised in a forked child, which the default prefork pool would do.
+    the API.
     """
     settings = get_settings()
     command = worker_command(
@@ -279,7 +274,6 @@ def db_upgrade() -> None:
     from app.db.migrate import upgrade_to_head
 
     settings = get_settings()
-    assert settings.database_url is not None
     try:
         before = revision_before_upgrade(settings.database_url)
         upgrade_to_head(settings.database_url)
@@ -301,7 +295,6 @@ def db_current() -> None:
     from app.db.migrate import UPGRADE_COMMAND, head_revision
 
     settings = get_settings()
-    assert settings.database_url is not None
     try:
         current = revision_of(settings.database_url)
     except SQLAlchemyError as exc:

@@ -1,12 +1,7 @@
 """The Celery worker's command line, and the worker as a child of ``relearn serve``.
 
-Always the ``solo`` pool with concurrency 1. The default ``prefork`` pool forks its
-children from the worker's main process, and CUDA cannot be used in a process forked
-from one that has initialised it ("Cannot re-initialize CUDA in forked subprocess"). With
-``solo`` the task runs in the worker process itself, which initialises CUDA once and
-keeps the model code warm between jobs. One worker process drives one GPU: scale out by
-starting more ``relearn worker`` processes (one per GPU, ``CUDA_VISIBLE_DEVICES``), on as
-many machines as you like, against the same broker, database and bucket.
+Always the solo pool with concurrency 1 (``worker/celery_app.py`` says why): one worker
+process drives one GPU, and more processes scale out against the same services.
 """
 
 from __future__ import annotations
@@ -19,7 +14,6 @@ import uuid
 from collections.abc import Mapping
 
 CELERY_APP = "worker.celery_app:celery"
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def default_hostname() -> str:
@@ -56,9 +50,7 @@ def worker_command(*, queue: str, loglevel: str = "INFO", hostname: str | None =
 class WorkerProcess:
     """One Celery worker running as a child process, stopped cleanly on request.
 
-    The child stays in the parent's process group, so that a signal sent to the whole
-    group (Ctrl-C in a terminal, ``kill -- -PGID``) reaches it as well, and it dies with
-    the group when the group is killed outright.
+    It stays in the parent's process group, so that Ctrl-C or ``kill -- -PGID`` reaches it.
     """
 
     def __init__(self, command: list[str], env: Mapping[str, str] | None = None) -> None:

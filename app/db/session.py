@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.config import Settings, get_settings
+from app.config import get_settings
 
 
 def make_engine(database_url: str) -> Engine:
@@ -34,22 +32,9 @@ def make_engine(database_url: str) -> Engine:
 
 @lru_cache
 def get_engine() -> Engine:
-    settings: Settings = get_settings()
-    assert settings.database_url is not None
-    return make_engine(settings.database_url)
+    return make_engine(get_settings().database_url)
 
 
 @lru_cache
 def get_sessionmaker() -> sessionmaker[Session]:
     return sessionmaker(bind=get_engine(), expire_on_commit=False)
-
-
-@contextmanager
-def session_scope() -> Iterator[Session]:
-    """A session whose transaction commits on success and rolls back on error."""
-    session = get_sessionmaker()()
-    try:
-        with session.begin():
-            yield session
-    finally:
-        session.close()

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails, InitErrorDetails
 
 
 class StrictModel(BaseModel):
@@ -115,12 +116,18 @@ def validate_updater(raw: Any) -> UpdaterSpec:
     try:
         return spec.normalized()
     except ValidationError as exc:
-        # Re-root the error locations under "params" so that clients see the full path.
-        errors = [
-            {**e, "loc": ("params", *e["loc"])}
-            for e in exc.errors(include_url=False, include_context=True)
-        ]
+        errors = [_under_params(e) for e in exc.errors(include_url=False, include_context=True)]
         raise ValidationError.from_exception_data(exc.title, errors) from None
+
+
+def _under_params(error: ErrorDetails) -> InitErrorDetails:
+    """The error re-rooted under ``params``, so that clients see the full path."""
+    details = InitErrorDetails(
+        type=error["type"], loc=("params", *error["loc"]), input=error["input"]
+    )
+    if "ctx" in error:
+        details["ctx"] = error["ctx"]
+    return details
 
 
 Optimizer = Annotated[Literal["sgd", "adam", "adamw"], Field(description="Optimizer.")]
@@ -140,6 +147,3 @@ class TrainingConfig(StrictModel):
     mixed_precision: bool = Field(
         True, description="bf16 autocast on CUDA devices; ignored on the CPU."
     )
-
-
-TRAINING_ADAPTER = TypeAdapter(TrainingConfig)

@@ -1,18 +1,10 @@
 """Accepting a data chunk: validate it, store it, record it with its job, enqueue.
 
-The order is what makes an accepted chunk durable and a rejected one traceless:
-1. the upload is already in a local temporary file (the route streamed it there);
-2. parse and validate it (``app.chunk_format``): any failure is a 422 and nothing exists;
-3. upload it to object storage under a fresh chunk id;
-4. one transaction: take the next per-model sequence number (an ``UPDATE ... RETURNING``
-   on the model row, which locks the row on PostgreSQL and takes SQLite's write lock),
-   insert the ``Chunk`` and its queued ``Job``; if it fails, delete the object;
-5. after the commit, send the task (a broker failure is logged, never an error: the job
-   is durable and the workers re-scan queued jobs).
-
-Idempotency: the ``(model_id, idempotency_key)`` unique constraint decides races; the
-loser of a race (or a later retry) gets the original job back, or a 409 if the same key
-came with a different file or updater.
+The order makes an accepted chunk durable and a rejected one traceless: validate the
+temporary file (422, nothing exists); upload it under a fresh chunk id; in one transaction
+take the model's next sequence number (``UPDATE ... RETURNING`` locks the model row) and
+insert the chunk and its queued job, deleting the object if that fails; send the task after
+the commit. The ``(model_id, idempotency_key)`` constraint decides retries and races.
 """
 
 from __future__ import annotations
@@ -29,11 +21,11 @@ from app.architectures import ArchitectureSpec, input_shape, num_classes
 from app.chunk_format import ChunkFormatError, detect_format, read_chunk, validate_chunk
 from app.db.models import Chunk, Job, JobStatus, Model, new_id
 from app.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
+from app.queue import TaskQueue
 from app.schemas.chunks import ChunkAccepted
 from app.schemas.updaters import UpdaterSpec
 from app.services.models import get_model
 from app.services.orphans import delete_object_quietly
-from app.services.task_queue import TaskQueue
 from app.storage import ObjectStore, chunk_key
 
 log = logging.getLogger(__name__)

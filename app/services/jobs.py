@@ -29,15 +29,16 @@ def cancel_job(*, session: Session, job_id: str) -> Job:
     cancel cannot both win: exactly one of them changes the queued row.
     """
     job = get_job(session=session, job_id=job_id)
-    cancelled = session.execute(
+    cancelled = session.scalar(
         update(Job)
         .where(Job.id == job.id, Job.status == JobStatus.queued)
         .values(status=JobStatus.cancelled, finished_at=utcnow())
+        .returning(Job.id)
         .execution_options(synchronize_session=False)
     )
     session.commit()
     session.refresh(job)
-    if cancelled.rowcount != 1:
+    if cancelled is None:
         raise Conflict(
             f"job {job.id} is {job.status}; only a queued job can be cancelled", field="job_id"
         )

@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session
 from app.architectures import ArchitectureSpec, initial_weights, mlp_layer_sizes
 from app.db.models import Model, ModelVersion, new_id
 from app.errors import InvalidInput, NotFound, ServiceUnavailable
+from app.queue import TaskQueue
 from app.schemas.field_errors import ensure_finite
 from app.schemas.models import ModelCreate, checked_architecture, checked_updater
 from app.services.orphans import delete_prefix_quietly
-from app.services.task_queue import TaskQueue
 from app.storage import MODEL_FILE, ObjectStore, sha256_file, version_prefix
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.api.conftest import Api
+from tests.api.harness import Api
 from tests.api.payloads import chunk_arrays, npz_bytes
 
 

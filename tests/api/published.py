@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.db.models import Job, JobStatus, Model, ModelVersion, utcnow
 from app.storage import MODEL_FILE, PT2_FILE, version_prefix
-from tests.api.conftest import Api
+from tests.api.harness import Api
 
 
 def publish_version(

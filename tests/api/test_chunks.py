@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from app.db.models import Chunk, Job, Model
-from tests.api.conftest import MAX_CHUNK_BYTES, Api
+from tests.api.harness import MAX_CHUNK_BYTES, Api
 from tests.api.jobs_helpers import post_chunk
 from tests.api.payloads import chunk_arrays, npz_bytes, safetensors_bytes
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.db.models import Job, JobStatus
-from tests.api.conftest import Api
+from tests.api.harness import Api
 from tests.api.jobs_helpers import submit
 
 CONTRACT_KEYS = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import Api
+from tests.api.harness import Api
 from tests.api.jobs_helpers import submit
 from tests.api.published import publish_version
 

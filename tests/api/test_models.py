@@ -13,7 +13,7 @@ from safetensors.numpy import load_file
 
 from app.architectures import initial_weights, validate_architecture
 from app.db.models import Model, ModelVersion
-from tests.api.conftest import Api
+from tests.api.harness import Api
 from tests.api.payloads import INPUT_DIM, NUM_CLASSES, model_body
 
 

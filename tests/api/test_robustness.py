@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from app.api.main import create_app
 from app.db.migrate import DatabaseNotMigrated, upgrade_to_head
 from app.db.models import Chunk, Job
-from tests.api.conftest import Api, embedded_settings
+from tests.api.harness import Api, embedded_settings
 from tests.api.jobs_helpers import post_chunk, submit
 from tests.api.payloads import chunk_arrays, model_body, npz_bytes
 
@@ -75,7 +75,7 @@ def test_an_oversized_json_body_is_413(api: Api) -> None:
 def test_a_dead_broker_does_not_fail_accepted_work(relearn_home: Path) -> None:
     # given: a broker nobody listens on
     settings = embedded_settings(relearn_home, broker_url="redis://127.0.0.1:1/0")
-    upgrade_to_head(str(settings.database_url))
+    upgrade_to_head(settings.database_url)
     with TestClient(create_app(settings)) as client:
         # when
         started = time.monotonic()
@@ -97,10 +97,10 @@ def test_a_dead_broker_does_not_fail_accepted_work(relearn_home: Path) -> None:
 def test_a_storage_failure_is_a_503_and_leaves_no_rows(relearn_home: Path) -> None:
     # given: the model's chunk folder cannot be created (a file sits where it should be)
     settings = embedded_settings(relearn_home)
-    upgrade_to_head(str(settings.database_url))
+    upgrade_to_head(settings.database_url)
     with TestClient(create_app(settings)) as client:
         model = client.post("/v1/models", json=model_body()).json()
-        (Path(str(settings.storage_url)) / "models" / model["id"] / "chunks").write_bytes(b"")
+        (Path(settings.storage_url) / "models" / model["id"] / "chunks").write_bytes(b"")
 
         # when
         response = post_chunk(

@@ -8,7 +8,7 @@ import pytest
 
 from app.db.models import ModelVersion
 from app.storage import MODEL_FILE
-from tests.api.conftest import Api
+from tests.api.harness import Api
 from tests.api.jobs_helpers import submit
 from tests.api.published import publish_version
 

@@ -1,4 +1,4 @@
-"""The Split-MNIST-1D stream builder and the summaries of ``bench/continual.py``: no
+"""The Split-MNIST-1D stream builder and the summaries the continual benchmark reports: no
 training, seconds only.
 
 A small data set (1,000 samples instead of the benchmark's 20,000) keeps generation fast;
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.continual import average_accuracy, backward_transfer, forgetting
+from app.continual_metrics import average_accuracy, backward_transfer, forgetting
 from bench.split_mnist1d import INPUT_DIM, generate_mnist1d, split_by_classes
 
 NUM_SAMPLES = 1_000

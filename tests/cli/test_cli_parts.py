@@ -18,7 +18,7 @@ from app.cli import app
 from app.cli.http import Problem, ProblemField, etag_digest, segment
 from app.cli.model_body import build_model_body, parse_assignments, parse_hidden
 from app.cli.views import flat_metrics
-from tests.cli.conftest import describe
+from tests.cli.runner import describe
 
 RELEARN = Path(sys.executable).parent / "relearn"
 

@@ -11,8 +11,8 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.cli.conftest import Relearn, describe, mlp_args
-from tests.conftest import free_port
+from tests.cli.runner import Relearn, describe, mlp_args
+from tests.services import free_port
 
 INPUT_DIM = 4
 NUM_CLASSES = 3

@@ -19,7 +19,7 @@ from app.cli.server import browsable_host, masked
 from app.cli.worker_process import WorkerProcess, worker_command
 from app.config import get_settings
 from app.db.migrate import head_revision
-from tests.cli.conftest import describe
+from tests.cli.runner import describe
 
 
 @pytest.fixture
@@ -81,7 +81,7 @@ def test_db_upgrade_names_an_unreachable_database_without_its_password(
     settings_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given: a PostgreSQL URL with a password, on a port nothing listens on
-    from tests.conftest import free_port
+    from tests.services import free_port
 
     url = f"postgresql+psycopg://relearn:s3cret@127.0.0.1:{free_port()}/relearn"
     monkeypatch.setenv("RELEARN_DATABASE_URL", url)

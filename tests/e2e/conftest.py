@@ -11,50 +11,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from tests.conftest import free_port
 from tests.e2e.processes import BIN, Processes, wait_http
-
-FINAL = {"succeeded", "failed", "cancelled"}
-
-
-@dataclass
-class Service:
-    url: str
-    processes: Processes
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30)
-
-    def wait_job(self, job_id: str, timeout: float = 180) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        with self.client() as client:
-            while time.monotonic() < deadline:
-                job = client.get(f"/v1/jobs/{job_id}").json()
-                if job["status"] in FINAL:
-                    return job
-                time.sleep(0.2)
-        raise TimeoutError(f"job {job_id} not final: {job}\n{self.processes.logs()}")
-
-
-def base_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RELEARN_")}
-    env.update(
-        RELEARN_HOME=str(home),
-        RELEARN_DEVICE="cpu",
-        PYTHONUNBUFFERED="1",
-        OMP_NUM_THREADS="1",
-        RELEARN_LEASE_SECONDS="10",
-    )
-    return env
+from tests.e2e.service import Service, base_env
+from tests.services import free_port
 
 
 @pytest.fixture

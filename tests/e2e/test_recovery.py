@@ -8,9 +8,9 @@ import time
 import pytest
 import torch
 
-from tests.e2e.conftest import Service
 from tests.e2e.data import class_incremental_chunks, model_body
 from tests.e2e.reference import uninterrupted_run, weights_from_artifact
+from tests.e2e.service import Service
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]
 

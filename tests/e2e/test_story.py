@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import torch
 
-from tests.e2e.conftest import Service
 from tests.e2e.data import class_incremental_chunks, model_body
 from tests.e2e.reference import (
     accuracy_of,
@@ -24,6 +23,7 @@ from tests.e2e.reference import (
     uninterrupted_run,
     weights_from_artifact,
 )
+from tests.e2e.service import Service
 
 pytestmark = pytest.mark.e2e
 

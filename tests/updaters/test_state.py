@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from app.schemas.updaters import PARAMS_BY_UPDATER, TrainingConfig, UpdaterSpec
-from worker.updaters.protocol import Experience, Updater, UpdaterState
+from worker.updaters.protocol import Experience, StateMismatch, Updater, UpdaterState
 from worker.updaters.registry import UPDATERS, build_updater
 from worker.updaters.state_io import load_state, save_state
 
@@ -147,3 +147,56 @@ def test_results_do_not_depend_on_the_global_rngs(
     (model_1, updater_1), (model_2, updater_2) = runs
     assert_same_weights(model_1, model_2)
     assert_same_state(updater_1.state_dict(), updater_2.state_dict())
+
+
+@pytest.mark.parametrize("name", ["er", "der", "rwalk"])
+def test_a_memory_of_another_size_is_a_state_mismatch(
+    name: str,
+    make_model: Callable[..., torch.nn.Module],
+    make_experience: Callable[..., Experience],
+) -> None:
+    # given: the state of an updater whose reservoir holds 20 items
+    updater = build_updater(spec_for(name), make_model(), TRAINING, CPU)
+    updater.fit(two_experiences(make_experience)[0])
+    state = updater.state_dict()
+    bigger = spec_for(name).model_copy(
+        update={"params": {**spec_for(name).params, "memory_size": 30}}
+    )
+
+    # when / then: restoring it with memory_size 30 says the state does not fit
+    with pytest.raises(StateMismatch, match="memory_size"):
+        build_updater(bigger, make_model(), TRAINING, CPU, state)
+
+
+def test_rwalk_state_of_another_model_is_a_state_mismatch(
+    make_model: Callable[..., torch.nn.Module],
+    make_experience: Callable[..., Experience],
+) -> None:
+    # given: RWalk state of a model with one hidden layer
+    updater = build_updater(spec_for("rwalk"), make_model(), TRAINING, CPU)
+    updater.fit(two_experiences(make_experience)[0])
+
+    # when / then: a model with two hidden layers cannot take it
+    with pytest.raises(StateMismatch, match="other parameters"):
+        build_updater(
+            spec_for("rwalk"), make_model(hidden=(16, 16)), TRAINING, CPU, updater.state_dict()
+        )
+
+
+def test_a_corrupt_memory_is_an_error_but_not_a_state_mismatch(
+    make_model: Callable[..., torch.nn.Module],
+    make_experience: Callable[..., Experience],
+) -> None:
+    # given: an ER state whose counters claim fewer items than it stores
+    updater = build_updater(spec_for("er"), make_model(), TRAINING, CPU)
+    updater.fit(two_experiences(make_experience)[0])
+    state = updater.state_dict()
+    state.meta["buffer"] = {**state.meta["buffer"], "seen": 5}
+
+    # when
+    with pytest.raises(ValueError) as caught:
+        build_updater(spec_for("er"), make_model(), TRAINING, CPU, state)
+
+    # then: a plain ValueError, which the job runner does not take for a misfit
+    assert not isinstance(caught.value, StateMismatch)
+    assert "rows" in str(caught.value)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.models import Job, JobStatus, Model, ModelVersion
-from app.storage import ObjectStore
+from app.storage import STATE_META_FILE, ObjectStore
 from tests.e2e.data import class_incremental_chunks, model_body
 from tests.e2e.reference import uninterrupted_run
 from tests.worker.factories import add_chunk, create_model
@@ -185,3 +187,45 @@ def test_later_jobs_evaluate_from_the_eval_splits_alone(
     with torch.no_grad():
         predicted = model(torch.from_numpy(chunks[0].x_eval)).argmax(dim=1).numpy()
     assert done.metrics["accuracy"][0] == float((predicted == chunks[0].y_eval).mean())
+
+
+def test_a_saved_state_that_does_not_fit_is_reset_and_says_so(
+    sessions: sessionmaker[Session], store: ObjectStore
+) -> None:
+    # given: version 1 made with memory_size 20, then a job asking for memory_size 30
+    model_id = create_model(sessions, store, BODY)
+    chunks = class_incremental_chunks(2)
+    first = add_chunk(sessions, store, model_id, chunks[0])
+    resized = {"name": "er", "params": {"memory_size": 30}}
+    second = add_chunk(sessions, store, model_id, chunks[1], updater=resized)
+
+    # when
+    runner(sessions, store).process_model(model_id)
+
+    # then: the first job kept no state to reset; the second started a fresh memory
+    assert job(sessions, first).metrics["state_reset"] is False
+    done = job(sessions, second)
+    assert (done.status, done.result_version) == (JobStatus.succeeded, 2)
+    assert done.metrics["state_reset"] is True
+
+
+def test_a_corrupt_saved_state_is_a_fault_not_a_silent_reset(
+    sessions: sessionmaker[Session], store: ObjectStore
+) -> None:
+    # given: version 1 whose saved reservoir counters no longer match its tensors
+    model_id = create_model(sessions, store, BODY)
+    chunks = class_incremental_chunks(2)
+    add_chunk(sessions, store, model_id, chunks[0])
+    runner(sessions, store).process_model(model_id)
+    key = f"{versions(sessions, model_id)[1].prefix}/{STATE_META_FILE}"
+    saved = json.loads(store.get_bytes(key))
+    saved["state"]["buffer"]["seen"] = 5
+    store.put_bytes(json.dumps(saved).encode(), key)
+    second = add_chunk(sessions, store, model_id, chunks[1])
+
+    # when / then: the attempt fails loudly and the job goes back to the queue
+    with pytest.raises(ValueError, match="rows"):
+        runner(sessions, store).process_model(model_id)
+    state = job(sessions, second)
+    assert (state.status, state.attempts) == (JobStatus.queued, 1)
+    assert [v.number for v in versions(sessions, model_id)] == [0, 1]

@@ -1,8 +1,8 @@
 """torch modules for the architectures a model can have.
 
-Built-ins and third-party architectures alike are found through the
-``relearn.architectures`` entry-point group (a callable ``params -> nn.Module``), so a
-custom architecture is installed into the worker image as a package, never uploaded.
+Built-in and third-party architectures alike come from the ``relearn.architectures``
+entry-point group (``params -> nn.Module``): code is installed into the worker, never
+uploaded.
 """
 
 from __future__ import annotations

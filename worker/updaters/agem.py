@@ -1,23 +1,10 @@
 """Averaged Gradient Episodic Memory, A-GEM (Chaudhry, Ranzato, Rohrbach & Elhoseiny 2019).
 
-Memory: at the end of each experience, ``patterns_per_experience`` of its samples (all of
-them if it has fewer), drawn with the updater's seeded generator, join one episodic memory
-M = ∪_{k<t} M_k (A-GEM §4).
-
-Every training step once M is non-empty:
-
-1. g     = ∇θ ℓ(f_θ, batch): the proposed gradient;
-2. g_ref = ∇θ ℓ(f_θ, B_M) on ``sample_size`` samples B_M drawn without replacement from the
-   whole of M (all of M when it is smaller): A-GEM's single, averaged constraint;
-3. only on a violation gᵀg_ref < 0, the closed-form projection (A-GEM §4)
-       g̃ = g − (gᵀg_ref / g_refᵀg_ref) g_ref,
-   the minimiser of ½‖g − g̃‖² subject to g̃ᵀg_ref ≥ 0; otherwise g̃ = g;
-4. write g̃ into ``.grad`` and take the optimizer step.
-
-The dot products are taken over all trainable parameters at once (one flat vector; an
-older Avalanche version projected each parameter tensor separately, which is a different
-and unprincipled update). The violation test is a ``torch.where`` on the device: no host
-sync per step.
+Each experience leaves ``patterns_per_experience`` samples in one episodic memory M. Each
+step's gradient g is projected only when it would raise the loss on a sample B_M of M: one
+averaged constraint instead of GEM's one per experience, hence cheap. The dot products
+run over all trainable parameters as one flat vector (projecting each tensor on its own,
+as an older Avalanche did, is another update), and the test stays on the device.
 """
 
 from __future__ import annotations
@@ -41,10 +28,8 @@ from worker.updaters.training_loop import autocast, make_optimizer, run_epochs
 def project_gradient(
     gradient: torch.Tensor, reference: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """A-GEM's projection of ``gradient`` g against ``reference`` g_ref (both flat).
-
-    Returns (g̃, violated) where ``violated`` is a 0-d bool tensor (kept on the device).
-    """
+    """The g̃ closest to ``gradient`` g with g̃ᵀg_ref ≥ 0 (A-GEM §4), for ``reference`` g_ref;
+    also whether gᵀg_ref < 0, as a 0-d bool tensor kept on the device."""
     dot = torch.dot(gradient, reference)  # gᵀg_ref
     reference_norm = torch.dot(reference, reference)  # g_refᵀg_ref
     violated = dot < 0
@@ -68,7 +53,7 @@ class AGEM:
         self.model, self.params, self.training, self.device = model, params, training, device
         self.generator = make_generator(training.seed, device)
         self.experiences_seen = 0
-        self.memory_x: torch.Tensor | None = None  # M, all past experiences together
+        self.memory_x: torch.Tensor | None = None  # M = ∪_{k<t} M_k (A-GEM §4)
         self.memory_y: torch.Tensor | None = None
         self.memory_per_experience: list[int] = []
 
@@ -96,7 +81,7 @@ class AGEM:
             optimizer.zero_grad(set_to_none=True)
             loss = self._loss(x, y)
             gradient = flat_gradient(loss, parameters)
-            if self.memory_x is not None:
+            if self.memory_x is not None:  # g_ref on B_M, then the projection (A-GEM §4)
                 reference = flat_gradient(self._loss(*self._memory_batch()), parameters)
                 gradient, violated = project_gradient(gradient, reference)
                 projected_steps.add_(violated.to(torch.int64))

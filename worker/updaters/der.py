@@ -1,27 +1,12 @@
 """Dark Experience Replay, DER and DER++ (Buzzega, Boschini, Porrello, Abati & Calderara,
 NeurIPS 2020), shaped as Mammoth's ``models/der.py`` and ``models/derpp.py``.
 
-The reservoir memory keeps, with each input, its label and the logits the network gave it
-in the *training* forward pass of the step that offered it (over the whole head, float32
-even under autocast): the "dark knowledge" sampled along the optimisation trajectory. Each
-step minimises (Eq. 6; Eq. 4 is the case beta = 0)
-
-    CE(f(x), y) + alpha·MSE(f(x'), z') + beta·CE(f(x''), y'')
-
-with (x, y) the new batch, (x', z') a memory batch and, for DER++ only (beta > 0), (x'', y'')
-a second memory batch drawn independently of the first. With beta = 0 that second batch is
-not drawn at all. MSE is ``F.mse_loss``, the mean over the batch *and* the logits, as in
-Mammoth (the paper writes a squared norm; its alpha values were tuned with Mammoth's mean).
-
-The three batches go through the network in one forward pass (Mammoth makes one per
-batch): the same loss for models without batch-coupled layers, and one launch on the GPU.
-As in ER, each new sample is offered to the reservoir once, in the last epoch over its
-chunk (``training_loop.in_last_epoch``; Mammoth offers it again every epoch). So with
-several epochs per chunk the stored logits are those of a network that has learned the
-chunk — still the training forward pass at insertion, as the paper asks. On the
-Split-MNIST-1D benchmark (5 epochs, memory 500) storing them in the first epoch instead
-gave DER 0.35 / DER++ 0.51 average accuracy; the last epoch gives the figures in
-BENCHMARKS.md.
+A reservoir memory keeps each input with its label and the logits of the training forward
+pass that offered it. A memory batch replays those logits (MSE) and, for DER++ (beta > 0),
+a second, independent one replays labels. The three batches share one forward pass (the
+same loss as three for models without batch-coupled layers). Samples enter the memory in
+the chunk's last epoch, so the stored logits are those of a network that has learned the
+chunk (``training_loop.in_last_epoch``; what the choice costs is in BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -71,17 +56,19 @@ class DER:
                     batches.append(label_memory["x"])
             with autocast(self.device, self.training):
                 outputs = self.model(torch.cat(batches)).split([b.shape[0] for b in batches])
-                loss = F.cross_entropy(outputs[0], y)  # Eq. 6, new data
+                # Eq. 6: CE(f(x), y) + α·MSE(f(x'), z') + β·CE(f(x''), y''); Eq. 4 is β = 0
+                loss = F.cross_entropy(outputs[0], y)
                 if logit_memory is not None:
-                    # Eq. 4 / Eq. 6, alpha-term: match the stored logits
+                    # α-term: match the stored logits. MSE is a mean over batch *and* logits,
+                    # as in Mammoth (the paper writes a squared norm; α was tuned on the mean).
                     loss = loss + alpha * F.mse_loss(outputs[1].float(), logit_memory["logits"])
                 if label_memory is not None:
-                    # Eq. 6, beta-term (DER++): replayed labels
+                    # β-term (DER++): replayed labels
                     loss = loss + beta * F.cross_entropy(outputs[2], label_memory["y"])
             loss.backward()
             optimizer.step()
             if in_last_epoch(steps_done, len(experience), self.training):
-                logits = outputs[0].detach().float()
+                logits = outputs[0].detach().float()  # whole head, float32 under autocast
                 self.buffer.add(self.generator, x=x, y=y, logits=logits)
             steps_done += 1
             return loss.detach()

@@ -1,18 +1,11 @@
 """Experience Replay (Chaudhry et al. 2019, "On Tiny Episodic Memories in Continual
 Learning") with a reservoir memory, shaped as Mammoth's ``models/er.py``.
 
-Each step trains on the new batch concatenated with ``memory_batch_size`` samples drawn
-from the memory (none while it is empty): one forward and one backward over the
-concatenation, i.e. the mean cross-entropy over new and replayed samples together. Then
-the new batch (never the replayed samples) is offered to the reservoir.
-
-Each new sample is offered to the reservoir once per chunk. ``memory_update`` says when:
-``after_fit`` (default) offers the whole chunk, in order, once it is learned, so every
-memory batch during a chunk is past data (the episodic memory of GEM and of Avalanche's
-replay; the service knows where a chunk ends); ``last_epoch`` offers each batch after its
-step in the chunk's last epoch (online ER as in the paper and Mammoth, which re-offers the
-sample every epoch and so lets duplicates in). On Split-MNIST-1D (5 epochs, memory 500)
-after_fit reaches Avalanche's figure and last_epoch falls ~0.03 short (BENCHMARKS.md).
+Each step trains on the new batch concatenated with a memory batch (one mean cross-entropy
+over both). Each new sample is offered to the reservoir once per chunk: ``after_fit``
+(default) offers the chunk once it is learned, so every memory batch is past data (GEM's
+episodic memory, Avalanche's replay); ``last_epoch`` offers each batch after its step in
+the last epoch (online ER as in the paper; Mammoth re-offers every epoch, with duplicates).
 """
 
 from __future__ import annotations

@@ -1,22 +1,10 @@
-"""Gradient Episodic Memory (Lopez-Paz & Ranzato 2017).
+"""Gradient Episodic Memory, GEM (Lopez-Paz & Ranzato 2017).
 
-Memory: at the end of each experience, ``patterns_per_experience`` of its samples (all of
-them if it has fewer), drawn with the updater's seeded generator, are kept as that
-experience's episodic memory M_k (GEM §3).
-
-Every training step, with t past experiences:
-
-1. g   = ∇θ ℓ(f_θ, batch): the proposed gradient;
-2. g_k = ∇θ ℓ(f_θ, M_k) for k < t (GEM Eq. 2), zeros for parameters M_k does not reach,
-   stacked into G (t × P) on the device, in float64;
-3. if some ⟨g, g_k⟩ < 0 (a violated constraint, GEM Eq. 4), solve the dual QP
-   (``gem_qp.solve_gem_dual``) from G Gᵀ and G g alone and use g̃ = Gᵀv* + g (GEM, below Eq. 9);
-   otherwise g̃ = g;
-4. write g̃ into ``.grad`` and take the optimizer step.
-
-Cost: t + 1 forward/backward passes per step (one per past experience, as in the paper),
-and G holds t·P float64 numbers. The one host sync per step is the violation check; when
-it fires, the t×t Gram matrix follows it to the host.
+Each experience leaves ``patterns_per_experience`` samples as its episodic memory M_k. A
+step whose gradient g conflicts with some memory's gradient g_k is replaced by the closest
+gradient that conflicts with none, from GEM's dual QP (``gem_qp``). The cost is the paper's:
+t + 1 backward passes per step with t past experiences, and t·P float64 numbers for G; the
+one host sync per step is the conflict check.
 """
 
 from __future__ import annotations
@@ -41,10 +29,8 @@ from worker.updaters.training_loop import autocast, make_optimizer, run_epochs
 def project_gradient(
     reference_gradients: torch.Tensor, gradient: torch.Tensor, memory_strength: float
 ) -> tuple[torch.Tensor, bool]:
-    """GEM's projection of ``gradient`` (P,) against ``reference_gradients`` G (t × P).
-
-    Returns (g̃, projected). Without a violated constraint g is returned unchanged.
-    """
+    """GEM's projection of ``gradient`` g (P,) against ``reference_gradients`` G (t × P):
+    (g̃, True), or (g, False) when no constraint is violated."""
     products = reference_gradients @ gradient  # ⟨g, g_k⟩ for every k (GEM Eq. 4)
     products_host = products.double().cpu().numpy()  # the step's one host sync
     if not (products_host < 0).any():
@@ -84,7 +70,7 @@ class GEM:
             nonlocal projected_steps
             optimizer.zero_grad(set_to_none=True)
             loss = self._loss(x, y)
-            gradient = flat_gradient(loss, parameters, torch.float64)
+            gradient = flat_gradient(loss, parameters, torch.float64)  # float64 for the QP
             if self.memory_x:
                 reference = torch.stack(
                     [

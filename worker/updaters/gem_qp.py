@@ -1,30 +1,11 @@
-"""GEM's dual quadratic program, solved exactly in float64 on the host.
+"""GEM's dual quadratic program (GEM Eq. 9), solved exactly in float64 on the host.
 
-GEM (Lopez-Paz & Ranzato 2017, §3) replaces a gradient g that conflicts with a past
-experience's reference gradient by the closest g̃ (in squared norm) with G g̃ ≥ 0, where the
-rows of G (t × P) are the reference gradients. Its dual has one variable per past
-experience (t of them, where P is millions):
-
-    min_v  ½ vᵀ (G Gᵀ + ρ I) v + (G g)ᵀ v    s.t.  v ≥ γ           (GEM Eq. 9, the dual)
-    g̃ = Gᵀ v* + g                                                   (GEM, below Eq. 9)
-
-Eq. 9 as printed has γ = 0 and ρ = 0; as in the authors' code (and Avalanche), γ is
-``memory_strength`` (a margin that favours backward transfer) and the ridge ρ = 1e-3 keeps
-the Hessian positive definite even when reference gradients coincide. Only G Gᵀ (t × t)
-and G g (t) are needed here.
-
-Method: the primal active-set method for a strictly convex QP (Nocedal & Wright 2006,
-Algorithm 16.3), specialised to simple lower bounds, where it is Lawson & Hanson's NNLS
-scheme with a general positive-definite Hessian. With u = v − γ ≥ 0 it starts at u = 0 with
-every bound in the working set. Each iteration minimises the objective over the free
-variables (bounds in the working set held at 0); if that minimiser is feasible it is
-accepted and the bound with the most negative multiplier is released, otherwise the step
-stops at the first bound it would cross, which joins the working set. Free variables are
-kept strictly positive, so every step has positive length and strictly lowers the
-objective; hence no working set repeats and the method ends after finitely many steps at
-the exact (up to rounding) solution, where the KKT conditions hold. (Only a bound released
-on a multiplier that was negative by rounding alone can block a step at once; the solver
-then stops at the current point, which is optimal to that rounding.)
+The dual has one variable per past experience (t, where the primal has P in the millions)
+and needs only G Gᵀ and G g. As in the authors' code (and Avalanche), its bound is the
+margin γ = ``memory_strength`` instead of the paper's 0, and a ridge ρ keeps the Hessian
+positive definite when reference gradients coincide. The solver is the primal active-set
+method (Nocedal & Wright 2006, Algorithm 16.3), for simple bounds Lawson & Hanson's NNLS
+scheme: it ends after finitely many steps at the solution, exact up to rounding.
 """
 
 from __future__ import annotations
@@ -45,10 +26,8 @@ def solve_gem_dual(
     margin: float,
     ridge: float = RIDGE,
 ) -> NDArray[np.float64]:
-    """The minimiser v* of ½ vᵀ(gram + ridge·I)v + gradient_productsᵀv subject to v ≥ margin.
-
-    ``gram`` is G Gᵀ (t × t), ``gradient_products`` is G g (t,). Returns v* (t,), float64.
-    """
+    """v* = argmin_v ½ vᵀ(G Gᵀ + ρI)v + (G g)ᵀv subject to v ≥ γ (GEM Eq. 9, the dual), from
+    ``gram`` G Gᵀ (t × t) and ``gradient_products`` G g (t,); then g̃ = Gᵀv* + g."""
     gram = np.asarray(gram, dtype=np.float64)
     products = np.asarray(gradient_products, dtype=np.float64)
     t = products.shape[0]
@@ -66,7 +45,11 @@ def solve_gem_dual(
 def _solve_nonnegative_qp(
     hessian: NDArray[np.float64], linear: NDArray[np.float64]
 ) -> NDArray[np.float64]:
-    """argmin_{u ≥ 0} ½ uᵀ H u + cᵀu for a symmetric positive-definite H (active set)."""
+    """argmin_{u ≥ 0} ½ uᵀ H u + cᵀu for a symmetric positive-definite H.
+
+    From u = 0 with every bound held: minimise over the free variables; accept a feasible
+    minimiser and release the most violated bound, else stop at the first bound crossed.
+    Each step strictly lowers the objective, so no working set repeats."""
     t = linear.shape[0]
     u = np.zeros(t)
     free = np.zeros(t, dtype=bool)

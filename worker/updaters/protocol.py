@@ -1,12 +1,9 @@
 """The thin protocol every updater follows, and the values that cross it.
 
-An updater is built from (model, hyperparameters, training config, device, saved state),
-learns one *experience* (one POSTed chunk) per ``fit`` call, and exposes its whole state
-(replay buffer, importances, counters, RNG) through ``state_dict`` as tensors plus JSON,
-which round-trip through safetensors (``worker/updaters/state_io.py``).
-
-There is no base class on purpose (no implementation inheritance): shared mechanics live
-in plain functions (``training_loop.py``, ``rng.py``) that each method calls.
+An updater learns one experience (one chunk) per ``fit`` and exposes its whole state
+(memory, importances, counters, RNG) as tensors plus JSON, which ``state_io.py`` saves
+without pickle. No base class, on purpose: shared mechanics are plain functions
+(``training_loop.py``, ``rng.py``) that each method calls.
 """
 
 from __future__ import annotations
@@ -16,6 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
+
+
+class StateMismatch(ValueError):
+    """A saved state cannot serve these hyperparameters or this model (e.g. another
+    ``memory_size``): the caller may start fresh. Other errors in loading are bugs."""
+
 
 ProgressFn = Callable[[float], None]
 """Called with the fraction of the chunk's training done, in [0, 1]."""
@@ -90,4 +93,6 @@ class Updater(Protocol):
         """Everything needed to continue exactly where this updater stands."""
         ...
 
-    def load_state_dict(self, state: UpdaterState) -> None: ...
+    def load_state_dict(self, state: UpdaterState) -> None:
+        """Continue from ``state``; ``StateMismatch`` if it does not fit this updater."""
+        ...

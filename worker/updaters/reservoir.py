@@ -1,32 +1,17 @@
 """A reservoir-sampled replay memory on the training device (Vitter 1985, Algorithm R).
 
-The buffer holds at most ``capacity`` items. Item number n of the whole stream (0-based,
-counted across chunks) goes to slot n while n < capacity; after that an index j is drawn
-uniformly from {0, ..., n} (both ends included) and the item replaces slot j when
-j < capacity. Every item of the stream is then in the buffer with the same probability
-capacity / (items seen). Reference libraries get this slightly wrong: Renate draws j from
-[0, n) (older items are kept too rarely) and re-seeds its generator when loaded; Mammoth
-draws from the global numpy RNG, which is not saved.
-
-A whole batch is inserted at once on the device with no host sync. The seen count is a
-host ``int`` (batch sizes are known on the host), one float64 uniform is drawn per item,
-and when several items of the batch land on the same slot the *last* of them wins, as in
-the item-by-item loop of Algorithm R. The winner of each slot is found with a
-deterministic ``scatter_reduce`` (amax of the item index); then every item writes its
-slot's *final* value, so writes to one slot are all identical and their order cannot
-matter (no reliance on which of several duplicate-index writes lands last).
-
-Fields (``x``, ``y``, and extras such as DER's logits) are preallocated on the device at
-the first insertion, from the shapes and dtypes of the first batch. Inputs are stored as
-given (un-augmented). The generator is the updater's own and is passed in: it is saved
-with the updater's state, the buffer saves only its tensors and counters.
+Every item of the stream (counted across chunks) stays in the memory with the same
+probability, capacity / items seen. Reference libraries get this slightly wrong: Renate
+draws the slot from [0, n) and re-seeds when loaded; Mammoth draws from the global numpy
+RNG, which is not saved. Here a whole batch goes in at once on the device, with no host
+sync, and the draws come from the updater's generator, which the updater saves.
 """
 
 from __future__ import annotations
 
 import torch
 
-from worker.updaters.protocol import UpdaterState
+from worker.updaters.protocol import StateMismatch, UpdaterState
 from worker.updaters.rng import distinct_indices
 
 DROPPED = -1
@@ -36,13 +21,10 @@ DROPPED = -1
 def reservoir_slots(
     first: int, count: int, capacity: int, generator: torch.Generator
 ) -> torch.Tensor:
-    """The slot Algorithm R gives each of ``count`` items, numbered ``first``, ``first+1``, ...
-
-    Returns an int64 tensor on the generator's device: a slot in [0, capacity) or
-    ``DROPPED``. Draws exactly ``count`` float64 uniforms from ``generator``, one per item,
-    in item order (also for items that fill an empty slot, so that the number of draws
-    depends only on the batch sizes).
-    """
+    """The slot Algorithm R gives items number ``first`` .. ``first + count - 1``: item n
+    takes slot n while n < capacity, else j ~ U{0, ..., n} if j < capacity, else
+    ``DROPPED``. One float64 uniform per item, also for those filling an empty slot, so the
+    number of draws depends only on the batch sizes."""
     device = generator.device
     position = torch.arange(first, first + count, device=device)  # n of each item
     uniform = torch.rand(count, dtype=torch.float64, generator=generator, device=device)
@@ -55,7 +37,8 @@ def reservoir_slots(
 
 
 class ReservoirBuffer:
-    """Up to ``capacity`` items of named fields, kept as a uniform sample of the stream."""
+    """Up to ``capacity`` items of named fields (``x``, ``y``, DER's logits ...), stored as
+    given, kept as a uniform sample of the stream."""
 
     def __init__(self, capacity: int, device: torch.device) -> None:
         if capacity < 1:
@@ -69,9 +52,10 @@ class ReservoirBuffer:
         return min(self.seen, self.capacity)
 
     def add(self, generator: torch.Generator, **batch: torch.Tensor) -> None:
-        """Offer a batch of items (every field has the batch length first) to the reservoir."""
+        """Offer a batch of items (every field has the batch length first) to the reservoir;
+        of several items drawn for one slot the last wins, as in Algorithm R's loop."""
         count = self._check_batch(batch)
-        if not self.fields:
+        if not self.fields:  # allocated from the first batch's shapes and dtypes
             self.fields = {
                 name: torch.zeros(
                     (self.capacity, *values.shape[1:]), dtype=values.dtype, device=self.device
@@ -130,7 +114,7 @@ class ReservoirBuffer:
         """Restore from an updater's state holding what ``state_dict(prefix)`` returned."""
         capacity, seen = int(state.meta[prefix]["capacity"]), int(state.meta[prefix]["seen"])
         if capacity != self.capacity:
-            raise ValueError(
+            raise StateMismatch(
                 f"memory_size is {self.capacity} but the saved reservoir has capacity "
                 f"{capacity}: a reservoir sample cannot be resized and stay uniform"
             )

@@ -1,47 +1,13 @@
-"""Riemannian Walk, RWalk (Chaudhry, Dokania, Ajanthan & Torr 2018), optionally with replay.
+"""Riemannian Walk, RWalk (Chaudhry, Dokania, Ajanthan & Torr, ECCV 2018), optionally with
+replay. Equation numbers are the paper's (arXiv:1801.10112), as Avalanche cites them.
 
-Equation numbers are those of the paper (arXiv:1801.10112, ECCV 2018 version), as
-Avalanche's ``RWalkPlugin`` cites them. Per trainable parameter θ_i the updater keeps:
-
-- F, the EWC++ Fisher (Eq. 6): after *every* training step,
-      F ← α·g² + (1 − α)·F
-  with α = ``ewc_alpha`` and g the gradient of the *unpenalised* task loss at the step's
-  starting point. F starts at 0 and is never reset: it runs over the whole stream, across
-  experiences (that moving average is what EWC++ is).
-- the path score (Eq. 7), built per experience in windows of ``delta_t`` steps:
-      ΔL   = Σ_{steps in window} −g ⊙ (θ_after − θ_before)   (first-order loss *decrease*)
-      s_e += ΔL / (½·F·Δθ² + ε),      Δθ = θ_window_end − θ_window_start,
-  with F the current Fisher and ε the float32 machine epsilon. s_e starts at 0 with each
-  experience; windows restart with each experience, and a last window shorter than
-  ``delta_t`` is closed at the end of the experience (none of the experience's path is
-  dropped). Across experiences the score is carried as the running average of §4.3,
-      s ← s_e                (after the first experience)
-      s ← ½·(s + s_e)        (after each later one),
-  so older experiences' scores decay by halves, as in the paper and Avalanche.
-- the penalty importance and anchor, fixed at the end of each experience (Eq. 8, with F and
-  s normalised to [0, 1] as the paper suggests):
-      P  = F / max F + relu(s) / max relu(s),     θ* = θ.
-  A term whose maximum is 0 (no curvature seen, or no positive score) contributes 0
-  instead of 0/0. From the next experience on the training loss is
-      L = CE + λ·Σ_i P_i (θ_i − θ*_i)²          (Eq. 8, λ = ``ewc_lambda``).
-
-The unpenalised gradient comes without a second forward/backward: only the task loss is
-back-propagated; its gradient is kept for F and ΔL, and then the penalty's analytic gradient
-2λP(θ − θ*) is *added* into ``.grad`` before the optimizer step. The applied gradient is
-exactly ∇(CE + penalty), and the unpenalised one is exactly ∇CE (adding instead of
-subtracting from a combined backward avoids cancellation when the penalty dominates).
-
-The model stays in train mode throughout (Avalanche computes its gradient in eval mode
-and leaves the model there, which silently freezes BatchNorm statistics and dropout).
-
-With ``memory_size`` > 0 a reservoir memory (``reservoir.ReservoirBuffer``) is replayed
-exactly as ``er.ER`` does: once the memory is non-empty each step's batch is the new
-samples concatenated with ``memory_batch_size`` memory samples (default
-``training.batch_size``), the task loss is the mean cross-entropy over both, and the new
-samples enter the reservoir once (after the chunk is learned, or step by step in its last
-epoch: ``memory_update``, as in ER). F and s are then computed from that
-replay-augmented task loss, as the paper's RWalk-with-samples does. With
-``memory_size`` = 0 (the default) there is no memory.
+Per parameter: the EWC++ Fisher F, running over the whole stream; a path score s, the
+first-order loss decrease per Fisher-weighted movement, summed in windows of ``delta_t``
+steps and averaged over experiences; and, fixed at each experience's end, the importance
+P and anchor θ* of a quadratic penalty. Only the task loss is back-propagated (its
+gradient, unpenalised, feeds F and s); the penalty's analytic gradient is then added into
+``.grad``, so no second backward is needed and nothing cancels. With ``memory_size`` > 0
+the task loss replays a reservoir memory as ``er.ER`` does (the paper's RWalk with samples).
 """
 
 from __future__ import annotations
@@ -51,7 +17,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from app.schemas.updaters import RWalkParams, TrainingConfig
-from worker.updaters.protocol import Experience, FitReport, ProgressFn, UpdaterState
+from worker.updaters.protocol import (
+    Experience,
+    FitReport,
+    ProgressFn,
+    StateMismatch,
+    UpdaterState,
+)
 from worker.updaters.reservoir import ReservoirBuffer
 from worker.updaters.rng import make_generator, restore_run_state, run_state
 from worker.updaters.training_loop import autocast, in_last_epoch, make_optimizer, run_epochs
@@ -86,7 +58,7 @@ class RWalk:
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         self.names = [n for n, _ in named]
         self.parameters = [p for _, p in named]
-        self.fisher = self._zeros()  # F (Eq. 6), runs across experiences
+        self.fisher = self._zeros()  # F (Eq. 6), never reset: EWC++ runs over the stream
         self.score = self._zeros()  # s, the §4.3 running average over experiences
         self.importance = self._zeros()  # P (Eq. 8), fixed at each experience's end
         self.anchor = [p.detach().clone() for p in self.parameters]  # θ* (Eq. 8)
@@ -102,7 +74,7 @@ class RWalk:
         optimizer = make_optimizer(self.model, self.training)
         alpha, lam = self.params.ewc_alpha, self.params.ewc_lambda
         penalised = self.experiences_seen > 0
-        experience_score = self._zeros()  # s_e, Eq. 7 summed over this experience's windows
+        experience_score = self._zeros()  # s_e: Eq. 7 over this experience's windows
         window_loss = self._zeros()  # ΔL of the open window
         window_start = [p.detach().clone() for p in self.parameters]
         steps_in_window = 0
@@ -120,7 +92,8 @@ class RWalk:
                     strict=True,
                 ):
                     moved = p - start  # Δθ over the window
-                    s.add_(dl / (0.5 * f * moved.square() + SCORE_EPSILON))  # Eq. 7
+                    # s_e += ΔL / (½·F·Δθ² + ε)  (Eq. 7)
+                    s.add_(dl / (0.5 * f * moved.square() + SCORE_EPSILON))
                     dl.zero_()
                     start.copy_(p)
             steps_in_window = 0
@@ -144,17 +117,17 @@ class RWalk:
                     for p in self.parameters
                 ]
                 for f, g in zip(self.fisher, gradients, strict=True):
-                    f.mul_(1.0 - alpha).addcmul_(g, g, value=alpha)  # EWC++ (Eq. 6)
+                    f.mul_(1.0 - alpha).addcmul_(g, g, value=alpha)  # F ← α·g² + (1 − α)·F (Eq. 6)
                 penalty = torch.zeros((), device=self.device)
                 if penalised:
                     for p, importance, anchor in zip(
                         self.parameters, self.importance, self.anchor, strict=True
                     ):
                         away = p - anchor
-                        penalty += (importance * away.square()).sum()  # Eq. 8 penalty
+                        penalty += (importance * away.square()).sum()  # λ·Σ P(θ − θ*)² (Eq. 8)
                         if p.grad is None:
                             p.grad = torch.zeros_like(p)
-                        p.grad.add_(importance * away, alpha=2.0 * lam)  # its gradient
+                        p.grad.add_(importance * away, alpha=2.0 * lam)  # + 2λP(θ − θ*)
                     penalty *= lam
             optimizer.step()
             with torch.no_grad():
@@ -175,7 +148,7 @@ class RWalk:
             return task_loss.detach().float() + penalty
 
         report = run_epochs(self.model, experience, self.training, self.generator, step, progress)
-        if steps_in_window > 0:
+        if steps_in_window > 0:  # a last, shorter window: none of the path is dropped
             close_window()
         self._consolidate(experience_score)
         if self.buffer is not None and self.params.memory_update == "after_fit":
@@ -189,11 +162,12 @@ class RWalk:
     def _consolidate(self, experience_score: list[torch.Tensor]) -> None:
         """End of an experience: carry s (§4.3), then fix P and θ* for Eq. 8."""
         if self.experiences_seen == 0:
-            self.score = experience_score
-        else:
+            self.score = experience_score  # s ← s_e
+        else:  # s ← ½(s + s_e): older experiences' scores decay by halves
             self.score = [0.5 * (s + e) for s, e in zip(self.score, experience_score, strict=True)]
         fisher_part = normalised(self.fisher)  # F / max F, in [0, 1]
-        score_part = normalised([s.clamp_min(0) for s in self.score])  # relu(s) / max s
+        score_part = normalised([s.clamp_min(0) for s in self.score])  # relu(s) / max relu(s)
+        # P = F / max F + relu(s) / max relu(s) (Eq. 8, both terms normalised as suggested)
         self.importance = [f + s for f, s in zip(fisher_part, score_part, strict=True)]
         self.anchor = [p.detach().clone() for p in self.parameters]
 
@@ -213,7 +187,7 @@ class RWalk:
 
     def load_state_dict(self, state: UpdaterState) -> None:
         if list(state.meta["parameters"]) != self.names:
-            raise ValueError("saved RWalk state is for a model with other parameters")
+            raise StateMismatch("saved RWalk state is for a model with other parameters")
         self.experiences_seen = restore_run_state(state, self.generator)
 
         def load(kind: str, like_parameters: bool = False) -> list[torch.Tensor]:

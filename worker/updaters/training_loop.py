@@ -54,13 +54,9 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
 
 
 def in_last_epoch(step: int, n: int, training: TrainingConfig) -> bool:
-    """Whether step ``step`` (0-based, counted over the whole fit) is in the last epoch.
-
-    Replay methods offer each new sample to their memory once, in the last epoch over its
-    chunk: the memory never holds duplicates of one sample, DER's stored logits come from
-    a model that has learned the chunk, and in the earlier epochs the memory batch is all
-    past data. With one epoch this is the online ER/DER of the papers.
-    """
+    """Whether ``step`` (0-based, over the whole fit) is in the last epoch: when replay
+    methods offer a new sample to their memory, once, so the memory holds no duplicates and
+    DER's logits come from a model that has learned the chunk (online ER/DER at 1 epoch)."""
     return step >= (training.epochs - 1) * steps_per_epoch(n, training.batch_size)
 
 
@@ -72,12 +68,9 @@ def run_epochs(
     step: StepFn,
     progress: ProgressFn | None = None,
 ) -> FitReport:
-    """Train ``training.epochs`` epochs of ``experience`` with ``step``.
-
-    The model is in train mode throughout (and left so). The global RNG (dropout) is
-    seeded from ``generator`` for the duration, so the run is reproducible from the
-    updater's saved state alone.
-    """
+    """Train ``training.epochs`` epochs of ``experience`` with ``step``, in train mode (and
+    left so). The global RNG (dropout) is seeded from ``generator`` meanwhile, so the run
+    is reproducible from the updater's saved state alone."""
     n = len(experience)
     per_epoch = steps_per_epoch(n, training.batch_size)
     total = per_epoch * training.epochs

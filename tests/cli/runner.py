@@ -1,0 +1,46 @@
+"""Running ``relearn`` in-process against a URL, and reading its results."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from click.testing import Result
+from typer.testing import CliRunner
+
+from app.cli import app
+from app.config import Settings
+
+
+def embedded_settings(home: Path) -> Settings:
+    """Every URL given explicitly, so that no RELEARN_* variable of the caller leaks in."""
+    return Settings(home=home, database_url=None, storage_url=None, broker_url=None)
+
+
+class Relearn:
+    """``relearn --url URL ARGS...`` in-process through typer's runner."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.runner = CliRunner(env={"COLUMNS": "200"})  # rich tables wrap at 80 otherwise
+
+    def __call__(self, *args: str, input: str | None = None) -> Result:
+        return self.runner.invoke(app, ["--url", self.url, *args], input=input)
+
+    def ok(self, *args: str, input: str | None = None) -> Result:
+        result = self(*args, input=input)
+        assert result.exit_code == 0, describe(result)
+        return result
+
+
+def describe(result: Result) -> str:
+    return f"exit {result.exit_code}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}" + (
+        f"\nexception: {result.exception!r}" if result.exception else ""
+    )
+
+
+def mlp_args(name: str, input_dim: int = 4, num_classes: int = 3) -> Sequence[str]:
+    return (
+        "models", "create", "--name", name, "--input-dim", str(input_dim),
+        "--hidden", "8", "--num-classes", str(num_classes),
+    )  # fmt: skip
