@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HOME = Path(".relearn")
+DEFAULT_MAX_CHUNK_BYTES = 512 * 1024 * 1024
 
 
 class Settings(BaseSettings):
@@ -37,7 +38,24 @@ class Settings(BaseSettings):
     s3_key: str | None = None
     s3_secret: str | None = None
 
-    max_chunk_bytes: int = Field(512 * 1024 * 1024, gt=0, description="Upload size limit.")
+    # Limits on a chunk upload (README, "Running it safely"). The decoded size bounds what
+    # a compressed .npz may inflate to; unset, it equals max_chunk_bytes.
+    max_chunk_bytes: int = Field(DEFAULT_MAX_CHUNK_BYTES, gt=0, description="Upload size limit.")
+    max_decoded_chunk_bytes: int = Field(gt=0, description="Limit on a chunk's arrays, decoded.")
+    # Float features beyond this (after the cast to float32) are refused: squared in Adam's
+    # second moment or in GEM's dot products they would overflow float32.
+    max_abs_feature: float = Field(1e6, gt=0, le=3.4e38)
+    # Object storage (s3fs): per-request timeouts and attempts, and a deadline for a whole
+    # upload (base seconds plus its size at the slowest acceptable rate), so that an
+    # unreachable or hung store turns into a 503, never into a request that hangs.
+    s3_connect_timeout_seconds: float = Field(5.0, gt=0)
+    s3_read_timeout_seconds: float = Field(10.0, gt=0)
+    s3_max_attempts: int = Field(2, ge=1, le=10)
+    s3_put_deadline_seconds: float = Field(60.0, gt=0)
+    s3_put_min_bytes_per_second: int = Field(1024 * 1024, gt=0)
+    # API keys (README, "Running it safely"): "auto" asks for a key once any key exists,
+    # "required" always does, "off" never does (and lets `serve` listen beyond loopback).
+    auth: Literal["auto", "required", "off"] = "auto"
     queue_name: str = "gpu"
     # A job's model lease expires this long after the worker's last heartbeat.
     lease_seconds: float = Field(120.0, gt=0)
@@ -62,6 +80,16 @@ class Settings(BaseSettings):
             "broker_url": "filesystem://",
         }
         return data | {k: v for k, v in defaults.items() if data.get(k) is None}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _decoded_size_default(cls, data: Any) -> Any:
+        """``max_decoded_chunk_bytes`` left unset (or None) is ``max_chunk_bytes``."""
+        if not isinstance(data, dict) or data.get("max_decoded_chunk_bytes") is not None:
+            return data
+        upload_limit = data.get("max_chunk_bytes")
+        upload_limit = DEFAULT_MAX_CHUNK_BYTES if upload_limit is None else upload_limit
+        return data | {"max_decoded_chunk_bytes": upload_limit}
 
     @property
     def is_embedded_broker(self) -> bool:

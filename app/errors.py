@@ -86,8 +86,27 @@ class InvalidInput(DomainError):
         return cls(f"{first.field}: {first.reason}{more}", errors=errors)
 
 
+RETRY_AFTER_SECONDS = 5
+
+
 class ServiceUnavailable(DomainError):
-    """A backing service (database, object store) cannot be reached; retry later."""
+    """A backing service (database, object store) cannot be reached; retry later. The
+    answer says when, in ``Retry-After``."""
 
     status = 503
     title = "Service unavailable"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        field: str | None = None,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            detail,
+            field=field,
+            errors=errors,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)} | (headers or {}),
+        )

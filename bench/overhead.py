@@ -32,6 +32,7 @@ SETTINGS: dict[str, dict] = {
     "gem": {"patterns_per_experience": 100, "memory_strength": 0.5},
     "agem": {"patterns_per_experience": 100, "sample_size": 64},
     "rwalk": {},
+    "er_ace": {"memory_size": 500},
 }
 
 

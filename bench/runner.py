@@ -1,8 +1,9 @@
 """One benchmark run: a setting trained on the stream by the real updater, with its
 accuracy matrix and the continual summaries the service reports (``app.continual_metrics``).
 
-The model starts from the service's seeded version-0 weights and each experience is one
-``fit`` call, so the figures measure what a client of the service would get.
+The model starts from the architecture's seeded initialisation (the service's version 0
+for that seed) and each experience is one ``fit`` call, so the figures measure what a
+client of the service would get.
 """
 
 from __future__ import annotations
@@ -13,18 +14,17 @@ from typing import Any
 
 import torch
 
-from app.architectures import ArchitectureSpec, initial_weights
+from app.architectures import ArchitectureSpec
 from app.continual_metrics import average_accuracy, backward_transfer, forgetting
 from app.schemas.updaters import TrainingConfig, UpdaterSpec
 from bench.methods import Setting
-from bench.split_mnist1d import INPUT_DIM, NUM_CLASSES, ExperienceSplit
-from worker.architectures import build_model
+from bench.split_mnist1d import ExperienceSplit
+from bench.streams import Stream
+from worker.architectures import initial_model
 from worker.evaluation import accuracy
 from worker.updaters.protocol import Experience
 from worker.updaters.registry import build_updater
 
-HIDDEN = [256, 256]
-LR = 0.05
 BATCH_SIZE = 32
 
 
@@ -32,8 +32,10 @@ BATCH_SIZE = 32
 class RunResult:
     """One seed of one setting; saved as a dict in the ``--json`` dump."""
 
+    stream: str
     method: str
     label: str
+    variant: str
     memory: str
     updater: str
     params: dict[str, Any]
@@ -69,19 +71,14 @@ def to_device(stream: list[ExperienceSplit], device: torch.device) -> list[Devic
     ]
 
 
-def fresh_model(seed: int, device: torch.device) -> torch.nn.Module:
-    """The service's version 0 for this seed: the same seeded initial weights."""
-    spec = ArchitectureSpec(
-        name="mlp", params={"input_dim": INPUT_DIM, "hidden": HIDDEN, "num_classes": NUM_CLASSES}
-    )
-    model = build_model(spec.name, spec.params)
-    weights = {k: torch.from_numpy(v) for k, v in initial_weights(spec, seed).items()}
-    model.load_state_dict(weights, strict=True)
-    return model.to(device)
+def fresh_model(architecture: dict[str, Any], seed: int, device: torch.device) -> torch.nn.Module:
+    """The service's version 0 for this seed: the architecture's seeded initialisation."""
+    return initial_model(ArchitectureSpec.model_validate(architecture), seed).to(device)
 
 
 def run_one(
     setting: Setting,
+    meta: Stream,
     stream: list[DeviceExperience],
     epochs: int,
     seed: int,
@@ -90,9 +87,13 @@ def run_one(
 ) -> RunResult:
     """One seed of one setting: a ``fit`` per experience (one for joint), evaluated after each."""
     training = TrainingConfig(
-        epochs=epochs, batch_size=BATCH_SIZE, lr=LR, seed=seed, mixed_precision=mixed_precision
+        epochs=epochs,
+        batch_size=BATCH_SIZE,
+        lr=meta.lr,
+        seed=seed,
+        mixed_precision=mixed_precision,
     )
-    model = fresh_model(seed, device)
+    model = fresh_model(meta.architecture, seed, device)
     updater = build_updater(
         UpdaterSpec(name=setting.updater, params=setting.params), model, training, device
     )
@@ -112,8 +113,10 @@ def run_one(
     if acc is None:  # every experience has an eval split, so the last row is never empty
         raise RuntimeError(f"{setting.key}: no accuracy after the last experience")
     return RunResult(
+        stream=meta.name,
         method=setting.method,
         label=setting.label,
+        variant=setting.variant,
         memory=setting.memory,
         updater=setting.updater,
         params=setting.params,

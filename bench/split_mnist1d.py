@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from mnist1d.data import get_dataset_args, make_dataset
@@ -36,7 +37,13 @@ class ExperienceSplit:
 def generate_mnist1d(
     num_samples: int = 20_000, data_seed: int = 0, train_split: float = 0.8
 ) -> dict[str, np.ndarray]:
-    """The whole data set, ``x``/``y`` (train) and ``x_test``/``y_test``, as float32/int64."""
+    """The whole data set, ``x``/``y`` (train) and ``x_test``/``y_test``, as float32/int64
+    (fresh arrays of a cached generation: several streams share one)."""
+    return {k: v.copy() for k, v in _generated(num_samples, data_seed, train_split).items()}
+
+
+@cache
+def _generated(num_samples: int, data_seed: int, train_split: float) -> dict[str, np.ndarray]:
     args = get_dataset_args()
     args.num_samples = num_samples
     args.seed = data_seed

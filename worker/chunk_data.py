@@ -33,6 +33,12 @@ class ChunkTensors:
 
 
 def _features(a: np.ndarray, device: torch.device) -> torch.Tensor:
+    """float32 features on ``device``. uint8 images and float16 arrays cross to the device
+    in their own (smaller) dtype and are widened there; uint8 is scaled to [0, 1]."""
+    if a.dtype == np.uint8:
+        return torch.from_numpy(np.ascontiguousarray(a)).to(device).float().div_(255.0)
+    if a.dtype == np.float16:
+        return torch.from_numpy(np.ascontiguousarray(a)).to(device).float()
     return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(device)
 
 

@@ -1,10 +1,12 @@
-"""Running a model's queued jobs, one at a time in chunk order, each from the version the
+"""Running a model's queued jobs, one at a time in queue order, each from the version the
 previous one produced.
 
 The next job comes from the database under the model's update lease, not from the broker,
-so order holds however messages are duplicated or redelivered. An attempt is load → fit →
-evaluate → write (under a prefix of its own) → publish (one transaction); a crash before
-publishing leaves no version, and the job runs again from the same base version.
+so order holds however messages are duplicated or redelivered. A model's first job makes
+version 0 (build → load the uploaded weights, if any → write → publish, the model turns
+ready); every other applies a chunk: load → fit → evaluate → write (under a prefix of its
+own) → publish (one transaction). A crash before publishing leaves no version, and the
+job runs again from the same base version.
 """
 
 from __future__ import annotations
@@ -30,10 +32,11 @@ from worker.chunk_data import (
     save_eval_split,
 )
 from worker.evaluation import accuracy
-from worker.job_store import JobPlan, JobStore
+from worker.job_store import InitialisePlan, JobPlan, JobStore
 from worker.updaters.protocol import Experience, StateMismatch, Updater
 from worker.updaters.registry import build_updater
 from worker.version_files import SavedState, load_model, load_saved_state, write_version
+from worker.version_zero import WeightsMisfit, make_initial_model
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +90,15 @@ class JobRunner:
         if plan is None:
             return
         try:
-            self._train_and_publish(plan, attempt)
+            if isinstance(plan, InitialisePlan):
+                self._initialise_and_publish(plan, attempt)
+            else:
+                self._train_and_publish(plan, attempt)
         except LeaseLost:
             raise
         except ChunkDataError as exc:
             self.jobs.fail(job_id=job_id, error=f"invalid chunk: {exc}")
-        except TrainingDiverged as exc:
+        except (TrainingDiverged, WeightsMisfit) as exc:
             self.jobs.fail(job_id=job_id, error=str(exc))
         except Exception as exc:
             log.exception("job %s attempt failed", job_id)
@@ -100,6 +106,34 @@ class JobRunner:
                 job_id=job_id, error=f"{type(exc).__name__}: {exc}", max_attempts=MAX_ATTEMPTS
             )
             raise
+
+    def _initialise_and_publish(self, plan: InitialisePlan, attempt: str) -> None:
+        started = time.perf_counter()
+        model = make_initial_model(
+            self.store, plan.architecture, plan.training.seed, plan.weights_key
+        )
+        t = time.perf_counter()
+        prefix = version_prefix(plan.model_id, 0, attempt)
+        written = write_version(
+            self.store,
+            prefix,
+            model,
+            plan.architecture,
+            None,
+            {"relearn.model_id": plan.model_id, "relearn.version": "0"},
+        )
+        metrics: dict[str, Any] = {
+            "initialisation": {
+                "weights": "uploaded" if plan.weights_key is not None else "seeded",
+                "seed": plan.training.seed,
+            },
+            "timings": {"build_s": t - started, "write_s": time.perf_counter() - t},
+        }
+        if not self.jobs.publish_initial(
+            plan=plan, prefix=prefix, written=written, metrics=metrics, owner=self.owner
+        ):
+            self.store.delete_prefix(prefix)
+            raise LeaseLost(plan.model_id)
 
     def _train_and_publish(self, plan: JobPlan, attempt: str) -> None:
         timings: dict[str, float] = {}

@@ -1,9 +1,9 @@
 """Every query the worker runs, each method one transaction.
 
-The job runner, the tasks and the reconciler call these named methods and hold no SQL of
-their own (the lease's conditional UPDATEs are ``worker.lease``, composed here). Policy
-stays with the callers: they pass the attempt limit and the lease owner, and a lost lease
-comes back as ``False`` for them to act on.
+The job runner, the tasks, the heartbeat and the reconciler call these named methods and
+hold no SQL of their own (the lease's conditional UPDATEs are ``worker.lease``, composed
+here). Policy stays with the callers: they pass the attempt limit and the lease owner, and
+a lost lease comes back as ``False`` for them to act on.
 """
 
 from __future__ import annotations
@@ -12,11 +12,21 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import CursorResult, delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.architectures import ArchitectureSpec
-from app.db.models import Chunk, Job, JobStatus, Model, ModelVersion, utcnow
+from app.db.models import (
+    Chunk,
+    Job,
+    JobKind,
+    JobStatus,
+    Model,
+    ModelStatus,
+    ModelVersion,
+    Worker,
+    utcnow,
+)
 from app.schemas.updaters import TrainingConfig, UpdaterSpec
 from worker import lease
 
@@ -57,6 +67,18 @@ class JobPlan:
 
 
 @dataclass(frozen=True)
+class InitialisePlan:
+    """What making version 0 needs: the architecture, the seed, and the uploaded weights'
+    object key (None: the architecture's seeded initialisation)."""
+
+    job_id: str
+    model_id: str
+    architecture: ArchitectureSpec
+    training: TrainingConfig
+    weights_key: str | None
+
+
+@dataclass(frozen=True)
 class JobStore:
     """The worker's queries over one database."""
 
@@ -87,10 +109,11 @@ class JobStore:
                 .limit(1)
             )
 
-    def claim(self, *, job_id: str, max_attempts: int) -> JobPlan | None:
+    def claim(self, *, job_id: str, max_attempts: int) -> JobPlan | InitialisePlan | None:
         """Start an attempt: mark the job running from the model's latest version and read
         its plan. None when there is nothing to run: cancelled or finished since it was
-        picked, or out of attempts (then it is failed)."""
+        picked, out of attempts, or a chunk of a model without version 0 (then it is
+        failed)."""
         with self.sessions.begin() as session:
             job = session.get(Job, job_id)
             assert job is not None
@@ -99,7 +122,10 @@ class JobStore:
             model = session.get(Model, job.model_id)
             assert model is not None
             if job.attempts >= max_attempts:
-                _fail(job, f"gave up after {job.attempts} attempts")
+                _fail(session, job, f"gave up after {job.attempts} attempts")
+                return None
+            if job.kind == JobKind.update and model.status == ModelStatus.failed:
+                _fail(session, job, f"the model has no version 0: {model.error}")
                 return None
             # Conditional, so that a cancel committed since we read the row wins.
             claimed = cast(
@@ -114,10 +140,22 @@ class JobStore:
                 return None
             job.attempts += 1
             job.started_at = job.started_at or utcnow()
-            job.base_version = model.latest_version
             job.progress = 0.0
+            architecture = ArchitectureSpec.model_validate(model.architecture)
+            training = TrainingConfig.model_validate(model.training)
+            if job.kind == JobKind.initialise:
+                return InitialisePlan(
+                    job_id=job.id,
+                    model_id=model.id,
+                    architecture=architecture,
+                    training=training,
+                    weights_key=model.initial_weights_key,
+                )
+            job.base_version = model.latest_version
             base = session.get(ModelVersion, (model.id, model.latest_version))
-            assert base is not None
+            if base is None:
+                _fail(session, job, "the model has no version 0 (its initialisation never ran)")
+                return None
             applied = list(
                 session.scalars(
                     select(Chunk)
@@ -133,8 +171,8 @@ class JobStore:
                 model_id=model.id,
                 base_number=base.number,
                 base_prefix=base.prefix,
-                architecture=ArchitectureSpec.model_validate(model.architecture),
-                training=TrainingConfig.model_validate(model.training),
+                architecture=architecture,
+                training=training,
                 updater=UpdaterSpec.model_validate(job.updater),
                 chunks=tuple(
                     ChunkRef(id=c.id, object_key=c.object_key, format=c.format, num_eval=c.num_eval)
@@ -213,10 +251,65 @@ class JobStore:
             )
             return True
 
-    def fail(self, *, job_id: str, error: str) -> None:
-        """Fail the job for good (a fault no retry can fix)."""
+    def publish_initial(
+        self,
+        *,
+        plan: InitialisePlan,
+        prefix: str,
+        written: WrittenVersion,
+        metrics: dict[str, Any],
+        owner: str,
+    ) -> bool:
+        """Version 0 exists and the model is ready, together. Only while the model is
+        initialising and ``owner`` holds the lease; else False and nothing changes."""
         with self.sessions.begin() as session:
-            _fail(session.get(Job, job_id), error)
+            moved = cast(
+                CursorResult[Any],
+                session.execute(
+                    update(Model)
+                    .where(
+                        Model.id == plan.model_id,
+                        Model.status == ModelStatus.initialising,
+                        Model.latest_version == 0,
+                        Model.lease_owner == owner,
+                    )
+                    .values(status=ModelStatus.ready, error=None)
+                ),
+            )
+            if moved.rowcount != 1:
+                return False
+            session.add(
+                ModelVersion(
+                    model_id=plan.model_id,
+                    number=0,
+                    prefix=prefix,
+                    artifact_sha256=written.artifact_sha256,
+                    artifact_size=written.artifact_size,
+                    pt2_sha256=written.pt2_sha256,
+                    metrics=metrics,
+                )
+            )
+            session.execute(
+                update(Job)
+                .where(Job.id == plan.job_id)
+                .values(
+                    status=JobStatus.succeeded,
+                    progress=1.0,
+                    metrics=metrics,
+                    result_version=0,
+                    finished_at=utcnow(),
+                    error=None,
+                )
+            )
+            return True
+
+    def fail(self, *, job_id: str, error: str) -> None:
+        """Fail the job for good (a fault no retry can fix); an initialise job fails its
+        model with it."""
+        with self.sessions.begin() as session:
+            job = session.get(Job, job_id)
+            assert job is not None
+            _fail(session, job, error)
 
     def requeue_or_fail(self, *, job_id: str, error: str, max_attempts: int) -> None:
         """After a passing fault: back to the queue, or failed once out of attempts."""
@@ -224,7 +317,7 @@ class JobStore:
             job = session.get(Job, job_id)
             assert job is not None
             if job.attempts >= max_attempts:
-                _fail(job, error)
+                _fail(session, job, error)
             else:
                 job.status = JobStatus.queued
 
@@ -233,25 +326,28 @@ class JobStore:
             job = session.get(Job, job_id)
             return job is not None and job.status in PENDING
 
-    # Exporting version 0's program.
+    # The workers table: what each worker can build, and its heartbeat.
 
-    def version_to_export(
-        self, *, model_id: str, number: int
-    ) -> tuple[str, ArchitectureSpec] | None:
-        """(prefix, architecture) of a version still without its ``.pt2``, else None."""
-        with self.sessions() as session:
-            version = session.get(ModelVersion, (model_id, number))
-            model = session.get(Model, model_id)
-            if version is None or model is None or version.pt2_sha256 is not None:
-                return None
-            return version.prefix, ArchitectureSpec.model_validate(model.architecture)
-
-    def record_program(self, *, model_id: str, number: int, sha256: str) -> None:
-        """Store the exported program's digest, unless another export got there first."""
+    def record_worker(
+        self, *, worker_id: str, hostname: str, architectures: list[dict[str, Any]]
+    ) -> None:
+        """Insert this worker's row, or refresh its ``last_seen`` and announcement."""
         with self.sessions.begin() as session:
-            version = session.get(ModelVersion, (model_id, number))
-            if version is not None and version.pt2_sha256 is None:
-                version.pt2_sha256 = sha256
+            row = session.get(Worker, worker_id)
+            if row is None:
+                session.add(Worker(id=worker_id, hostname=hostname, architectures=architectures))
+            else:
+                row.last_seen = utcnow()
+                row.architectures = architectures
+
+    def forget_workers(self, *, unseen_for: timedelta) -> int:
+        """Delete the rows of workers not seen for ``unseen_for`` (long gone)."""
+        with self.sessions.begin() as session:
+            result = cast(
+                CursorResult[Any],
+                session.execute(delete(Worker).where(Worker.last_seen < utcnow() - unseen_for)),
+            )
+            return result.rowcount
 
     # What the reconciler re-sends.
 
@@ -269,21 +365,13 @@ class JobStore:
                 )
             )
 
-    def versions_missing_program(self, *, older_than_s: float = 60.0) -> list[tuple[str, int]]:
-        """Versions still without their ``.pt2`` a while after they were created (the
-        export message of version 0 was lost)."""
-        cutoff = utcnow() - timedelta(seconds=older_than_s)
-        with self.sessions() as session:
-            rows = session.execute(
-                select(ModelVersion.model_id, ModelVersion.number)
-                .where(ModelVersion.pt2_sha256.is_(None), ModelVersion.created_at < cutoff)
-                .order_by(ModelVersion.model_id, ModelVersion.number)
-            ).all()
-            return [(model_id, number) for model_id, number in rows]
 
-
-def _fail(job: Job | None, error: str) -> None:
-    assert job is not None
+def _fail(session: Session, job: Job, error: str) -> None:
     job.status = JobStatus.failed
     job.error = error
     job.finished_at = utcnow()
+    if job.kind == JobKind.initialise:
+        model = session.get(Model, job.model_id)
+        assert model is not None
+        model.status = ModelStatus.failed
+        model.error = error

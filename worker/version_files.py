@@ -2,7 +2,8 @@
 
 A version lives under one storage prefix: ``model.safetensors`` (the artifact),
 ``model.pt2`` (the exported program), ``state.safetensors`` + ``state.json`` (the
-updater's tensors and JSON state, tagged with the updater's name).
+updater's tensors and JSON state, tagged with the updater's name; version 0 has none: a
+fresh start).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class WrittenVersion:
 def load_model(
     store: ObjectStore, prefix: str, architecture: ArchitectureSpec, device: torch.device
 ) -> nn.Module:
-    model = build_model(architecture.name, architecture.params)
+    model = build_model(architecture)
     with tempfile.TemporaryDirectory(prefix="relearn-") as tmp:
         path = Path(tmp) / MODEL_FILE
         store.get_file(f"{prefix}/{MODEL_FILE}", path)
@@ -70,35 +71,29 @@ def write_version(
     prefix: str,
     model: nn.Module,
     architecture: ArchitectureSpec,
-    saved: SavedState,
+    saved: SavedState | None,
     metadata: dict[str, str],
 ) -> WrittenVersion:
-    """Write every object of a version. Nothing is visible until the caller's DB commit."""
+    """Write every object of a version (no updater state for version 0). Nothing is
+    visible until the caller's DB commit."""
     with tempfile.TemporaryDirectory(prefix="relearn-") as tmp:
         folder = Path(tmp)
         weights, program = folder / MODEL_FILE, folder / PT2_FILE
         save_weights(model, weights, architecture.model_dump(), metadata)
         export_program(model, input_shape(architecture), program)
-        state_tensors, state_meta = folder / STATE_FILE, folder / STATE_META_FILE
-        wrapped = UpdaterState(
-            tensors=saved.state.tensors, meta={"updater": saved.updater, "state": saved.state.meta}
-        )
-        save_state(wrapped, state_tensors, state_meta)
-        for path in (state_tensors, state_meta, program, weights):
+        files = [program, weights]
+        if saved is not None:
+            state_tensors, state_meta = folder / STATE_FILE, folder / STATE_META_FILE
+            wrapped = UpdaterState(
+                tensors=saved.state.tensors,
+                meta={"updater": saved.updater, "state": saved.state.meta},
+            )
+            save_state(wrapped, state_tensors, state_meta)
+            files = [state_tensors, state_meta, *files]
+        for path in files:
             store.put_file(path, f"{prefix}/{path.name}")
         return WrittenVersion(
             artifact_sha256=sha256_file(weights),
             artifact_size=weights.stat().st_size,
             pt2_sha256=sha256_file(program),
         )
-
-
-def export_existing(store: ObjectStore, prefix: str, architecture: ArchitectureSpec) -> str:
-    """Export the pt2 program of an already-published version (version 0, whose weights
-    the torch-free API wrote); returns its sha256."""
-    model = load_model(store, prefix, architecture, torch.device("cpu"))
-    with tempfile.TemporaryDirectory(prefix="relearn-") as tmp:
-        program = Path(tmp) / PT2_FILE
-        export_program(model, input_shape(architecture), program)
-        store.put_file(program, f"{prefix}/{PT2_FILE}")
-        return sha256_file(program)

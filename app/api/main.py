@@ -4,6 +4,9 @@
 object store and the task queue on ``app.state``; the dependencies in ``deps.py`` read
 them from there. Nothing is created at import time. At start-up the app refuses to run
 against a database that is not at the latest migration (run ``relearn db upgrade``).
+
+``/docs`` (Swagger UI 5) and ``/redoc`` load their scripts from ``/docs/assets``, files of
+the fastapi-offline package: no CDN, so they work offline and render OpenAPI 3.1.
 """
 
 from __future__ import annotations
@@ -12,17 +15,31 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.orm import sessionmaker
 
+from app.api.auth import authenticate
 from app.api.body_limit import JsonBodyLimit
 from app.api.problems import install_problem_handlers
-from app.api.routes import chunks, health, jobs, metrics, models, versions
+from app.api.routes import (
+    architectures,
+    chunks,
+    events,
+    health,
+    jobs,
+    metrics,
+    models,
+    prometheus,
+    versions,
+)
 from app.config import Settings, get_settings
 from app.db.migrate import ensure_at_head
 from app.db.session import make_engine
 from app.queue import TaskQueue, make_celery
 from app.storage import store_from_settings
+from app.telemetry.exposition import Telemetry, multiprocess_dir
+from app.telemetry.http import RequestMetrics
 
 log = logging.getLogger(__name__)
 
@@ -48,21 +65,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         engine.dispose()
 
-    app = FastAPI(title="relearn", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPIOffline(
+        title="relearn",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        static_url="/docs/assets",
+        swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from the internet
+        dependencies=[Depends(authenticate)],  # API keys on /v1 (app/api/auth.py)
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessionmaker(bind=engine, expire_on_commit=False)
     app.state.store = store_from_settings(settings)
     app.state.tasks = TaskQueue(settings=settings, celery=make_celery(settings))
+    app.state.telemetry = Telemetry(app.state.sessions, multiprocess_dir())
     install_problem_handlers(app)
     app.add_middleware(JsonBodyLimit)
+    app.add_middleware(RequestMetrics)
     for router in (
         health.router,
         models.router,
+        architectures.router,
         chunks.router,
         jobs.router,
+        events.router,
         versions.router,
         metrics.router,
+        prometheus.router,
     ):
         app.include_router(router)
     return app

@@ -2,7 +2,8 @@
 
 Domain errors keep their status and field; request validation is a 422 naming each field
 by its dotted path (``updater.params.alpha``); Starlette's HTTP errors keep their status; an
-unreachable database is a 503; anything else is a logged 500.
+unreachable database or object store is a 503 with ``Retry-After``; anything else is a
+logged 500.
 """
 
 from __future__ import annotations
@@ -18,14 +19,17 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
-from app.errors import DomainError, FieldError, InvalidInput
+from app.errors import RETRY_AFTER_SECONDS, DomainError, FieldError, InvalidInput
 from app.schemas.field_errors import field_path
 from app.schemas.problem import PROBLEM_MEDIA_TYPE
+from app.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
 REQUEST_PARTS = ("body", "query", "path", "header", "cookie")
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 def problem_response(
@@ -84,22 +88,42 @@ async def http_exception_handler(request: Request, exc: Exception) -> JSONRespon
     except ValueError:
         phrase = "Error"
     detail = exc.detail if isinstance(exc.detail, str) else phrase
+    headers = dict(exc.headers or {})
     if exc.status_code == 404 and detail == phrase:
         detail = f"no route {request.method} {request.url.path}"
-    return problem_response(
-        request, exc.status_code, phrase, detail, headers=dict(exc.headers or {})
-    )
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
+        detail = f"{request.method} is not allowed here; allowed: {headers['Allow']}"
+    return problem_response(request, exc.status_code, phrase, detail, headers=headers)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (RFC 9110 ``Allow``). Starlette names
+    only the first route that matched the path, where GET and POST are two routes."""
+    allowed = [
+        method
+        for method in METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    return ", ".join(allowed)
 
 
 async def database_unavailable_handler(request: Request, exc: Exception) -> JSONResponse:
     log.error("database unavailable: %s", exc)
-    return problem_response(
-        request,
-        503,
-        "Service unavailable",
-        "the database is unavailable; retry later",
-        headers={"Retry-After": "5"},
-    )
+    return _unavailable(request, "the database is unavailable; retry later")
+
+
+async def storage_unavailable_handler(request: Request, exc: Exception) -> JSONResponse:
+    log.error("object storage unavailable: %s", exc)
+    return _unavailable(request, "object storage is unavailable; retry later")
+
+
+def _unavailable(request: Request, detail: str) -> JSONResponse:
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return problem_response(request, 503, "Service unavailable", detail, headers=headers)
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -113,4 +137,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_exception_handler)
     app.add_exception_handler(OperationalError, database_unavailable_handler)
     app.add_exception_handler(PoolTimeoutError, database_unavailable_handler)
+    app.add_exception_handler(StorageUnavailable, storage_unavailable_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)

@@ -20,7 +20,13 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from app.errors import BadRequest, InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from app.errors import (
+    BadRequest,
+    InvalidInput,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+)
 from app.services.chunks import ReceivedFile
 
 FILE_FIELD = "file"
@@ -197,6 +203,8 @@ async def receive_multipart(
         parser.finalize()
     except FormParserError as exc:
         raise BadRequest(f"malformed multipart body: {exc}") from None
+    except OSError as exc:  # the upload folder's disk is full or failing: not the client's fault
+        raise ServiceUnavailable(f"the server cannot hold the upload now ({exc.strerror})") from exc
     except ClientDisconnect:
         raise BadRequest("the client disconnected before the upload was complete") from None
     finally:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from app.cli import client, server
+from app.cli import client, keys, server
 from app.cli.http import DEFAULT_URL, cli_version
 
 SERVER_PANEL = "Run the service"
@@ -62,6 +62,7 @@ def options(
 app.command(rich_help_panel=SERVER_PANEL)(server.serve)
 app.command(rich_help_panel=SERVER_PANEL)(server.worker)
 app.add_typer(server.db_app, name="db", rich_help_panel=SERVER_PANEL)
+app.add_typer(keys.keys_app, name="keys", rich_help_panel=SERVER_PANEL)
 
 app.add_typer(client.models_app, name="models", rich_help_panel=CLIENT_PANEL)
 for command in (

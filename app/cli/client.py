@@ -31,6 +31,7 @@ from app.cli.model_body import (
     build_model_body,
     parse_assignments,
     parse_hidden,
+    parse_widths,
     read_json_object,
 )
 from app.cli.output import ExitCode, fail, note, out, print_json, print_problem
@@ -127,14 +128,44 @@ def models_create(
         int | None, typer.Option(help="mlp: features per sample (required for mlp).")
     ] = None,
     hidden: Annotated[
-        str | None, typer.Option(help="mlp: hidden layer widths, e.g. 256,256 (empty: none).")
+        str | None,
+        typer.Option(help="mlp: hidden layer widths, e.g. 256,256 (empty: none); cnn: one width."),
     ] = None,
     num_classes: Annotated[
-        int | None, typer.Option(help="mlp: number of classes (required for mlp).")
+        int | None, typer.Option(help="Number of classes (required by every built-in).")
     ] = None,
     architecture: Annotated[
-        str | None, typer.Option(help="Architecture name. \\[default: mlp]")
+        str | None,
+        typer.Option(
+            help="mlp, cnn, resnet18, or an entry point the workers announce (see GET "
+            "/v1/architectures). \\[default: mlp]"
+        ),
     ] = None,
+    input_shape: Annotated[
+        str | None,
+        typer.Option(help="cnn, resnet18: one image's shape C,H,W, e.g. 1,28,28."),
+    ] = None,
+    channels: Annotated[
+        str | None, typer.Option(help="cnn: channels of each conv block, e.g. 32,64.")
+    ] = None,
+    width: Annotated[
+        int | None, typer.Option(help="resnet18: channels of the first stage (GEM: 20).")
+    ] = None,
+    weights: Annotated[
+        Path | None,
+        typer.Option(
+            help="Pretrained weights (a safetensors state_dict) that version 0 will hold.",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait", help="Wait until a worker has made version 0 (exit 1 if the model failed)."
+        ),
+    ] = False,
     arch_param: Annotated[
         list[str] | None,
         typer.Option(
@@ -180,21 +211,32 @@ def models_create(
         ),
     ] = None,
 ) -> None:
-    """Register a model. Version 0 (its seeded initial weights) exists at once.
+    """Register a model. A worker makes version 0 from its seeded initial weights, or from
+    --weights; the model is "initialising" until then (chunks may be pushed meanwhile).
 
     Only the options you give are sent; the server fills in every default and names any
     invalid field. Prints the created model as JSON on stdout.
 
-    Example: relearn models create --name digits --input-dim 784 --hidden 256,256
-    --num-classes 10 --updater der --param alpha=0.3 --param beta=0.5 --epochs 2
+    Examples: relearn models create --name digits --input-dim 784 --hidden 256,256
+    --num-classes 10 --updater der --param alpha=0.3 --param beta=0.5 --epochs 2;
+    relearn models create --architecture cnn --input-shape 1,28,28 --num-classes 10
+    --weights pretrained.safetensors --wait
     """
     architecture_params = parse_assignments(arch_param or [], "--arch-param")
     if input_dim is not None:
         architecture_params["input_dim"] = input_dim
     if hidden is not None:
-        architecture_params["hidden"] = parse_hidden(hidden)
+        widths = parse_hidden(hidden)
+        cnn_width = architecture == "cnn" and len(widths) == 1
+        architecture_params["hidden"] = widths[0] if cnn_width else widths
     if num_classes is not None:
         architecture_params["num_classes"] = num_classes
+    if input_shape is not None:
+        architecture_params["input_shape"] = parse_widths(input_shape, "--input-shape")
+    if channels is not None:
+        architecture_params["channels"] = parse_widths(channels, "--channels")
+    if width is not None:
+        architecture_params["width"] = width
     training = parse_assignments(train or [], "--train") | {
         "epochs": epochs,
         "batch_size": batch_size,
@@ -212,12 +254,38 @@ def models_create(
         training=training,
     )
     with api(ctx) as client:
-        model = client.post_json("/v1/models", body)
-    note(
-        f"[green]Created model[/] [bold]{model.get('id')}[/] ({model.get('name')}), "
-        f"latest version {model.get('latest_version')}."
-    )
+        model = post_model(client, body, weights)
+        note(
+            f"[green]Created model[/] [bold]{model.get('id')}[/] ({model.get('name')}), "
+            f"{model.get('status')}."
+        )
+        if wait:
+            model = wait_until_initialised(client, str(model.get("id")))
     print_json(model)
+    if model.get("status") == "failed":
+        raise fail(f"model {model.get('id')} failed: {model.get('error')}")
+
+
+def post_model(client: ApiClient, body: dict[str, Any], weights: Path | None) -> Any:
+    """JSON, or multipart with the body as ``spec`` and the file as ``weights``."""
+    if weights is None:
+        return client.post_json("/v1/models", body)
+    with weights.open("rb") as handle:
+        return client.request(
+            "POST",
+            "/v1/models",
+            data={"spec": json.dumps(body)},
+            files={"weights": (weights.name, handle, "application/octet-stream")},
+        ).json()
+
+
+def wait_until_initialised(client: ApiClient, model_id: str, interval: float = 0.5) -> Any:
+    """Poll the model until it is no longer ``initialising``."""
+    while True:
+        model = client.get_json(f"/v1/models/{segment(model_id)}")
+        if model.get("status") != "initialising":
+            return model
+        time.sleep(interval)
 
 
 @models_app.command("list")

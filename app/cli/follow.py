@@ -1,20 +1,24 @@
-"""Following a job to its end: poll ``GET /v1/jobs/{id}`` behind a live progress bar.
+"""Following a job to its end through ``GET /v1/jobs/{id}/events``, behind a progress bar.
 
 The bar goes to stderr, so that the final job printed on stdout stays clean for a pipe.
-A server that stops answering for a moment after it has answered once (a restart of
-``relearn serve``) is waited for up to ``UNREACHABLE_GRACE_SECONDS``.
+A stream that breaks after the server has answered once (a restart of ``relearn serve``)
+is reconnected for up to ``UNREACHABLE_GRACE_SECONDS``; each new stream starts with the
+job's current state, so nothing is missed. ``max_wait`` is passed to the server as the
+stream's ``timeout``, so giving up does not wait for the next event.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import closing
 from typing import Any
 
 from rich.progress import (
     BarColumn,
     Progress,
     SpinnerColumn,
+    TaskID,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
@@ -35,6 +39,25 @@ def styled_status(status: str) -> str:
     return f"[{STATUS_STYLES.get(status, 'white')}]{status}[/]"
 
 
+def latest_loss(job: dict[str, Any]) -> str:
+    """``loss 0.412`` from the job's loss so far, or nothing before the first report."""
+    curve = job.get("loss_curve")
+    if not isinstance(curve, list) or not curve or not isinstance(curve[-1], dict):
+        return ""
+    loss = curve[-1].get("loss")
+    return f"loss {loss:.4g}" if isinstance(loss, int | float) else ""
+
+
+def show(bar: Progress, task: TaskID, job: dict[str, Any]) -> None:
+    progress = job.get("progress")
+    bar.update(
+        task,
+        completed=float(progress) if isinstance(progress, int | float) else 0.0,
+        status=styled_status(str(job.get("status", "?"))),
+        loss=latest_loss(job),
+    )
+
+
 def follow_job(
     client: ApiClient,
     job_id: str,
@@ -44,41 +67,45 @@ def follow_job(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    """Poll until the job is final or ``max_wait`` seconds have passed; return the last
-    job seen (final or not: the caller decides what a timeout means)."""
-    started = clock()
+    """Follow the job's events until its ``end`` or until ``max_wait`` seconds have
+    passed; return the last job seen (final or not: the caller decides what a timeout
+    means). ``interval``: how often the server looks at the job, and the pause before a
+    reconnection."""
+    deadline = None if max_wait is None else clock() + max_wait
+    path = f"/v1/jobs/{segment(job_id)}/events"
+    job: dict[str, Any] | None = None  # None: the server never answered (reported at once)
     unreachable_since: float | None = None
-    seen = False  # a server that never answered is reported at once, not waited for
     columns = (
         SpinnerColumn(),
         TextColumn("job {task.fields[job]}"),
         TextColumn("{task.fields[status]:>9}"),
         BarColumn(),
         TaskProgressColumn(),
+        TextColumn("{task.fields[loss]}"),
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=err(), transient=False) as bar:
-        task = bar.add_task("job", total=1.0, job=job_id, status=styled_status("…"))
+        task = bar.add_task("job", total=1.0, job=job_id, status=styled_status("…"), loss="")
         while True:
+            params = {"interval": str(interval)}
+            if deadline is not None:
+                params["timeout"] = str(max(0.0, deadline - clock()))
             try:
-                job: dict[str, Any] = client.get_json(f"/v1/jobs/{segment(job_id)}")
-                unreachable_since = None
-                seen = True
+                with closing(client.events(path, params=params)) as events:
+                    for event in events:
+                        if event.event not in ("progress", "end"):
+                            continue
+                        job = event.json()
+                        unreachable_since = None
+                        show(bar, task, job)
+                        if event.event == "end":
+                            return job
             except ServerUnreachable:
                 unreachable_since = unreachable_since or clock()
-                if not seen or clock() - unreachable_since > UNREACHABLE_GRACE_SECONDS:
+                if job is None or clock() - unreachable_since > UNREACHABLE_GRACE_SECONDS:
                     raise
                 bar.update(task, status=styled_status("no answer"))
-            else:
-                status = str(job.get("status", "?"))
-                progress = job.get("progress")
-                bar.update(
-                    task,
-                    completed=float(progress) if isinstance(progress, int | float) else 0.0,
-                    status=styled_status(status),
-                )
-                if is_final(job):
-                    return job
-                if max_wait is not None and clock() - started >= max_wait:
-                    return job
+            # The stream ended without `end`: our timeout ran out, or the server went away.
+            if job is not None and deadline is not None and clock() >= deadline:
+                return job
             sleep(interval)

@@ -8,8 +8,10 @@ becomes ``ServerUnreachable``. Commands never see an ``httpx`` exception.
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Generator, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -18,8 +20,10 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from httpx_sse import ServerSentEvent, connect_sse
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+API_KEY_VARIABLE = "RELEARN_API_KEY"
 DOWNLOAD_BLOCK = 1024 * 1024
 # FastAPI/pydantic prefixes a field's location with the part of the request it came from.
 REQUEST_PARTS = ("body", "query", "path", "header", "cookie", "form")
@@ -146,12 +150,20 @@ def etag_digest(etag: str | None) -> str | None:
 class ApiClient:
     """A synchronous client of one relearn server; use it as a context manager."""
 
-    def __init__(self, base_url: str = DEFAULT_URL, timeout: float = 60.0) -> None:
+    def __init__(
+        self, base_url: str = DEFAULT_URL, timeout: float = 60.0, api_key: str | None = None
+    ) -> None:
+        """``api_key`` (default: ``RELEARN_API_KEY``) goes with every request as a Bearer
+        token."""
         self.base_url = base_url.rstrip("/")
+        headers = {"User-Agent": f"relearn-cli/{cli_version()}", "Accept": "application/json"}
+        api_key = api_key if api_key is not None else os.environ.get(API_KEY_VARIABLE, "")
+        if api_key.strip():
+            headers["Authorization"] = f"Bearer {api_key.strip()}"
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            headers={"User-Agent": f"relearn-cli/{cli_version()}", "Accept": "application/json"},
+            headers=headers,
         )
 
     def __enter__(self) -> ApiClient:
@@ -168,18 +180,38 @@ class ApiClient:
     def close(self) -> None:
         self._http.close()
 
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    @contextmanager
+    def _transport_errors(self) -> Iterator[None]:
+        """httpx's transport failures as ``ServerUnreachable``."""
         try:
-            response = self._http.request(method, path, **kwargs)
+            yield
         except httpx.TimeoutException as exc:
             raise ServerUnreachable(self.base_url, f"no answer in time ({exc})") from exc
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise ServerUnreachable(self.base_url, f"not a valid http(s) URL ({exc})") from exc
         except httpx.TransportError as exc:
             raise ServerUnreachable(self.base_url, str(exc) or type(exc).__name__) from exc
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        with self._transport_errors():
+            response = self._http.request(method, path, **kwargs)
         if response.status_code >= 400:
             raise ApiError.from_response(response)
         return response
+
+    def events(
+        self, path: str, params: Mapping[str, str] | None = None
+    ) -> Generator[ServerSentEvent, None, None]:
+        """The Server-Sent Events of ``path`` as they arrive, until the server closes the
+        stream (close the iterator to leave earlier). An error status is an ``ApiError``."""
+        with (
+            self._transport_errors(),
+            connect_sse(self._http, "GET", path, params=params) as source,
+        ):
+            if source.response.status_code >= 400:
+                source.response.read()
+                raise ApiError.from_response(source.response)
+            yield from source.iter_sse()
 
     def get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         return self.request("GET", path, params=params).json()

@@ -34,15 +34,20 @@ def parse_assignments(items: Iterable[str], option: str) -> dict[str, Any]:
     return result
 
 
-def parse_hidden(text: str) -> list[int]:
-    """``256,256`` → [256, 256]; an empty string means no hidden layer."""
+def parse_widths(text: str, option: str) -> list[int]:
+    """``256,256`` → [256, 256] (``--hidden``, ``--channels``, ``--input-shape``)."""
     try:
         return [int(part) for part in text.replace(" ", "").split(",") if part]
     except ValueError:
         raise typer.BadParameter(
             f"expected comma-separated integers such as 256,256, got {text!r}",
-            param_hint="--hidden",
+            param_hint=option,
         ) from None
+
+
+def parse_hidden(text: str) -> list[int]:
+    """``256,256`` → [256, 256]; an empty string means no hidden layer."""
+    return parse_widths(text, "--hidden")
 
 
 def read_json_object(source: Path, option: str) -> dict[str, Any]:

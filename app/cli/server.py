@@ -22,6 +22,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from app.cli.http import cli_version
+from app.cli.keys import exposure_problem
 from app.cli.output import ExitCode, err, fail, note
 from app.cli.worker_process import WorkerProcess, default_hostname, worker_command
 from app.config import Settings, get_settings
@@ -146,6 +147,8 @@ def serve(
             raise fail(f"could not migrate {masked(settings.database_url)}: {exc}") from exc
     else:
         schema = "not migrated by serve: `relearn db upgrade`"
+    if (problem := exposure_problem(settings, host)) is not None:
+        raise fail(problem)
 
     children = [
         WorkerProcess(

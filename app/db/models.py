@@ -66,15 +66,36 @@ class JobStatus(enum.StrEnum):
         return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
 
 
+# The tenant of every model made while the API has no keys (and of older models).
+DEFAULT_TENANT = "default"
+
+
+class ModelStatus(enum.StrEnum):
+    initialising = "initialising"  # version 0 not made yet (its initialise job is pending)
+    ready = "ready"
+    failed = "failed"  # version 0 could not be made (weights that do not fit); see error
+
+
+class JobKind(enum.StrEnum):
+    initialise = "initialise"  # make version 0 (no chunk)
+    update = "update"  # apply a chunk
+
+
 class Model(Base):
     __tablename__ = "models"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200))
+    # Whose model it is: only API keys of this tenant see it (DEFAULT_TENANT without keys).
+    tenant: Mapped[str] = mapped_column(String(100), default=DEFAULT_TENANT, index=True)
     architecture: Mapped[dict[str, Any]]
     updater: Mapped[dict[str, Any]]
     training: Mapped[dict[str, Any]]
     latest_version: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(20), default=ModelStatus.initialising)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    # The uploaded pretrained weights that version 0 is made of (None: seeded init).
+    initial_weights_key: Mapped[str | None] = mapped_column(String(500), default=None)
     # Chunks get per-model sequence numbers 1, 2, ... in submission order.
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     # The update lease: one worker at a time updates a model.
@@ -109,7 +130,11 @@ class Job(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
-    chunk_id: Mapped[str] = mapped_column(ForeignKey("chunks.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20), default=JobKind.update)
+    # None for the initialise job (seq 0, first in the model's queue).
+    chunk_id: Mapped[str | None] = mapped_column(
+        ForeignKey("chunks.id", ondelete="CASCADE"), default=None
+    )
     seq: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20), default=JobStatus.queued, index=True)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
@@ -144,3 +169,33 @@ class ModelVersion(Base):
     #  chunk brought no eval split), "train": {...fit report...}}
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Worker(Base):
+    """A worker process: what it can build, and when it was last seen (its heartbeat)."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # [{"name", "source": "builtin" | "entry-point", "params_schema"}]
+    architectures: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class ApiKey(Base):
+    """An API key of a tenant. Only the key's sha256 is stored: the key itself is shown
+    once, when it is made (``relearn keys create``). A revoked key stays, so that revoking
+    the last key never reopens the API to requests without one."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (UniqueConstraint("key_hash", name="uq_api_keys_key_hash"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    # The key's first characters, to tell keys apart in ``relearn keys list``.
+    prefix: Mapped[str] = mapped_column(String(16))
+    tenant: Mapped[str] = mapped_column(String(100), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)

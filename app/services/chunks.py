@@ -1,7 +1,8 @@
 """Accepting a data chunk: validate it, store it, record it with its job, enqueue.
 
-The order makes an accepted chunk durable and a rejected one traceless: validate the
-temporary file (422, nothing exists); upload it under a fresh chunk id; in one transaction
+The order makes an accepted chunk durable and a rejected one traceless: check the
+temporary file in bounded memory (422, or 413 past the decoded-size limit; nothing exists
+yet); upload it under a fresh chunk id; in one transaction
 take the model's next sequence number (``UPDATE ... RETURNING`` locks the model row) and
 insert the chunk and its queued job, deleting the object if that fails; send the task after
 the commit. The ``(model_id, idempotency_key)`` constraint decides retries and races.
@@ -18,9 +19,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.architectures import ArchitectureSpec, input_shape, num_classes
-from app.chunk_format import ChunkFormatError, detect_format, read_chunk, validate_chunk
+from app.chunk_format import (
+    ChunkCounts,
+    ChunkFormatError,
+    ChunkLimits,
+    DecodedSizeExceeded,
+    check_chunk_file,
+    detect_format,
+)
+from app.config import Settings
 from app.db.models import Chunk, Job, JobStatus, Model, new_id
-from app.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
+from app.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, ServiceUnavailable
 from app.queue import TaskQueue
 from app.schemas.chunks import ChunkAccepted
 from app.schemas.updaters import UpdaterSpec
@@ -29,9 +38,6 @@ from app.services.orphans import delete_object_quietly
 from app.storage import ObjectStore, chunk_key
 
 log = logging.getLogger(__name__)
-
-# An .npz may be compressed: its arrays may take up to this many times the upload limit.
-DECODED_SIZE_FACTOR = 4
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,13 @@ def upload_target(*, sessions: sessionmaker[Session], model_id: str) -> UploadTa
         )
 
 
+def chunk_limits(settings: Settings) -> ChunkLimits:
+    return ChunkLimits(
+        max_decoded_bytes=settings.max_decoded_chunk_bytes,
+        max_abs_feature=settings.max_abs_feature,
+    )
+
+
 def list_chunks(*, session: Session, model_id: str) -> list[Chunk]:
     get_model(session=session, model_id=model_id)
     return list(
@@ -86,7 +99,7 @@ def submit_chunk(
     file: ReceivedFile,
     updater: UpdaterSpec | None,
     idempotency_key: str | None,
-    max_chunk_bytes: int,
+    limits: ChunkLimits,
 ) -> SubmittedChunk:
     model_id = target.model_id
     job_updater = updater or target.default_updater
@@ -96,14 +109,15 @@ def submit_chunk(
         if earlier is not None:
             return earlier
 
-    fmt, counts = _validated_chunk(target, file, max_chunk_bytes)
+    fmt, counts = _checked_chunk(target, file, limits)
     chunk_id = new_id()
     key = chunk_key(model_id, chunk_id, fmt)
     try:
         store.put_file(file.path, key)
     except Exception as exc:
+        # No clean-up call: it would wait on the same failing store. A failed PUT left no
+        # object, or (its answer lost) an orphan that no row points at.
         log.exception("storing chunk %s of model %s failed", chunk_id, model_id)
-        delete_object_quietly(store, key)
         raise ServiceUnavailable("object storage is unavailable; retry later") from exc
 
     try:
@@ -128,21 +142,25 @@ def submit_chunk(
     return SubmittedChunk(ChunkAccepted(job_id=job_id, chunk_id=chunk_id), replayed=False)
 
 
-def _validated_chunk(
-    target: UploadTarget, file: ReceivedFile, max_chunk_bytes: int
-) -> tuple[str, tuple[int, int]]:
-    """The chunk's format and its (train, eval) sample counts, or a 422 naming the field."""
+def _checked_chunk(
+    target: UploadTarget, file: ReceivedFile, limits: ChunkLimits
+) -> tuple[str, ChunkCounts]:
+    """The chunk's format and sample counts, or a 422 (413: too large decoded) naming the
+    field. Memory stays bounded whatever the file's size or compression."""
     try:
         fmt = detect_format(file.path, file.filename)
-        arrays = read_chunk(file.path, fmt, max_decoded_bytes=DECODED_SIZE_FACTOR * max_chunk_bytes)
-        validate_chunk(
-            arrays,
+        counts = check_chunk_file(
+            file.path,
+            fmt,
             input_shape=input_shape(target.architecture),
             num_classes=num_classes(target.architecture),
+            limits=limits,
         )
+    except DecodedSizeExceeded as exc:
+        raise PayloadTooLarge(str(exc), field=exc.field) from None
     except ChunkFormatError as exc:
         raise InvalidInput(str(exc), field=exc.field) from None
-    return fmt, (arrays.num_samples, arrays.num_eval)
+    return fmt, counts
 
 
 def _record(
@@ -151,7 +169,7 @@ def _record(
     chunk_id: str,
     key: str,
     fmt: str,
-    counts: tuple[int, int],
+    counts: ChunkCounts,
     file: ReceivedFile,
     updater: UpdaterSpec,
     idempotency_key: str | None,
@@ -166,7 +184,6 @@ def _record(
         ).scalar_one_or_none()
         if seq is None:
             raise NotFound(f"no model {model_id!r}", field="model_id")
-        num_samples, num_eval = counts
         session.add(
             Chunk(
                 id=chunk_id,
@@ -176,8 +193,8 @@ def _record(
                 format=fmt,
                 sha256=file.sha256,
                 size_bytes=file.size,
-                num_samples=num_samples,
-                num_eval=num_eval,
+                num_samples=counts.num_samples,
+                num_eval=counts.num_eval,
                 idempotency_key=idempotency_key,
             )
         )

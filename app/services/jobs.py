@@ -1,18 +1,33 @@
-"""Reading and cancelling jobs. Job status lives in the database (no result backend)."""
+"""Reading and cancelling jobs. Job status lives in the database (no result backend).
+
+The figures ``/metrics`` reports about jobs (counts by status, durations) are aggregates
+computed here in SQL at scrape time, so every API process reports the same numbers
+whichever workers ran the jobs.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from app.db.models import Job, JobStatus, utcnow
+from sqlalchemy import ColumnElement, Float, case, func, select, update
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from app.db.models import Job, JobStatus, Model, utcnow
 from app.errors import Conflict, NotFound
 from app.services.models import get_model, is_valid_id
+from app.services.tenants import may_see
 
 
 def get_job(*, session: Session, job_id: str) -> Job:
     job = session.get(Job, job_id) if is_valid_id(job_id) else None
-    if job is None:
+    model = session.get(Model, job.model_id) if job is not None else None
+    if job is None or model is None or not may_see(session, model.tenant):
         raise NotFound(f"no job {job_id!r}", field="job_id")
     return job
 
@@ -43,3 +58,91 @@ def cancel_job(*, session: Session, job_id: str) -> Job:
             f"job {job.id} is {job.status}; only a queued job can be cancelled", field="job_id"
         )
     return job
+
+
+# --- figures for /metrics ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """How many values fell at or below each bound (cumulative, as Prometheus buckets
+    count), how many there were and their sum."""
+
+    bounds: tuple[float, ...]
+    at_or_below: tuple[int, ...]
+    count: int
+    total: float
+
+
+def count_by_status(*, session: Session) -> dict[str, int]:
+    """Jobs per status, every status present (0 where none)."""
+    counts = dict.fromkeys((s.value for s in JobStatus), 0)
+    for status, n in session.execute(select(Job.status, func.count()).group_by(Job.status)):
+        counts[str(status)] = int(n)
+    return counts
+
+
+def oldest_queued_at(*, session: Session) -> datetime | None:
+    """When the longest-waiting queued job was created; None with no job queued."""
+    return session.scalar(select(func.min(Job.created_at)).where(Job.status == JobStatus.queued))
+
+
+def run_seconds_by_status(*, session: Session, bounds: Sequence[float]) -> dict[str, Distribution]:
+    """started → finished of the jobs that ran to an end, per final status."""
+    seconds = _SecondsBetween(Job.started_at, Job.finished_at)
+    query = _distribution(seconds, bounds).add_columns(Job.status).group_by(Job.status)
+    rows = session.execute(query.where(Job.finished_at.is_not(None))).all()
+    return {str(row[-1]): _as_distribution(row[:-1], bounds) for row in rows}
+
+
+def queue_wait_seconds(*, session: Session, bounds: Sequence[float]) -> Distribution:
+    """created → started of every job a worker has taken (a retried job counts its last
+    start)."""
+    seconds = _SecondsBetween(Job.created_at, Job.started_at)
+    return _as_distribution(session.execute(_distribution(seconds, bounds)).one(), bounds)
+
+
+def fit_seconds(*, session: Session, bounds: Sequence[float]) -> Distribution:
+    """The updater's ``fit`` of each succeeded job (``metrics.timings.fit_s``, written by
+    the worker)."""
+    seconds = Job.metrics[("timings", "fit_s")].as_float()
+    query = _distribution(seconds, bounds).where(Job.status == JobStatus.succeeded)
+    return _as_distribution(session.execute(query).one(), bounds)
+
+
+def _distribution(value: ColumnElement[Any], bounds: Sequence[float]) -> Any:
+    """SELECT count, sum and one "≤ bound" count per bound of the non-null ``value``."""
+    return select(
+        func.count(value),
+        func.coalesce(func.sum(value), 0.0),
+        *(func.coalesce(func.sum(case((value <= bound, 1), else_=0)), 0) for bound in bounds),
+    ).where(value.is_not(None))
+
+
+def _as_distribution(row: Sequence[Any], bounds: Sequence[float]) -> Distribution:
+    count, total, *at_or_below = row
+    return Distribution(
+        bounds=tuple(bounds),
+        at_or_below=tuple(int(n) for n in at_or_below),
+        count=int(count),
+        total=float(total),
+    )
+
+
+class _SecondsBetween(FunctionElement[float]):
+    """``end - start`` in seconds: SQL has no portable spelling, so one per dialect."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(_SecondsBetween, "sqlite")
+def _seconds_sqlite(element: _SecondsBetween, compiler: SQLCompiler, **kw: Any) -> str:
+    start, end = (compiler.process(c, **kw) for c in element.clauses)
+    return f"((julianday({end}) - julianday({start})) * 86400.0)"
+
+
+@compiles(_SecondsBetween, "postgresql")
+def _seconds_postgresql(element: _SecondsBetween, compiler: SQLCompiler, **kw: Any) -> str:
+    start, end = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(EXTRACT(EPOCH FROM ({end} - {start})) AS DOUBLE PRECISION)"

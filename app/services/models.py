@@ -1,37 +1,53 @@
 """Registering models and reading them back.
 
-Registration writes version 0 (the seeded initial weights, computed with numpy: the API
-has no torch) to storage *before* the rows that make it visible, then commits the model and
-its version 0 in one transaction. Version 0 carries no updater state: the worker treats a
-version without ``state.json`` as a fresh start. Its ``.pt2`` program is exported by a
-worker task sent after the commit.
+The API has no torch, so it does not make version 0: registration validates the spec
+(and the uploaded weights, where it can tell they fit), stores the weights, then commits
+the model (``initialising``) with an *initialise* job first in its queue, and nudges a
+worker after the commit. The worker builds the architecture, publishes version 0 from
+its seeded initialisation or the uploaded weights, and marks the model ``ready`` — or
+``failed`` when the weights do not fit. Chunks may queue behind the initialise job.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from safetensors.numpy import save_file
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.architectures import ArchitectureSpec, initial_weights, mlp_layer_sizes
-from app.db.models import Model, ModelVersion, new_id
-from app.errors import InvalidInput, NotFound, ServiceUnavailable
+from app.architectures import ArchitectureSpec, expected_state_dict, parameter_count
+from app.db.models import Job, JobKind, JobStatus, Model, ModelStatus, new_id
+from app.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
+from app.pretrained_weights import (
+    Expected,
+    WeightsFileError,
+    misfit_message,
+    misfits,
+    read_weights,
+)
 from app.queue import TaskQueue
 from app.schemas.field_errors import ensure_finite
 from app.schemas.models import ModelCreate, checked_architecture, checked_updater
-from app.services.orphans import delete_prefix_quietly
-from app.storage import MODEL_FILE, ObjectStore, sha256_file, version_prefix
+from app.services.architectures import announced_architectures
+from app.services.orphans import delete_object_quietly
+from app.services.tenants import may_see, owner_for_new_model, session_tenant
+from app.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
-# The API computes version 0 in memory; past this size a model is refused (422) rather
-# than risking the API process's memory. 50M float32 parameters = 200 MB of weights.
-MAX_INITIAL_PARAMETERS = 50_000_000
+# A worker holds the model in memory to train it; past this size a model is refused (422).
+# 50M float32 parameters = 200 MB of weights.
+MAX_PARAMETERS = 50_000_000
+WEIGHTS_FIELD = "weights"
+
+
+@dataclass(frozen=True)
+class UploadedWeights:
+    """A pretrained ``state_dict`` (safetensors), complete on local disk."""
+
+    path: Path
 
 
 def is_valid_id(value: str) -> bool:
@@ -41,89 +57,116 @@ def is_valid_id(value: str) -> bool:
 
 
 def get_model(*, session: Session, model_id: str) -> Model:
+    """The model, 404 also where it belongs to another tenant than the session's."""
     model = session.get(Model, model_id) if is_valid_id(model_id) else None
-    if model is None:
+    if model is None or not may_see(session, model.tenant):
         raise NotFound(f"no model {model_id!r}", field="model_id")
     return model
 
 
-def list_models(*, session: Session) -> list[Model]:
-    return list(session.scalars(select(Model).order_by(Model.created_at, Model.id)))
-
-
-def parameter_count(architecture: ArchitectureSpec) -> int:
-    if architecture.name == "mlp":
-        return sum(
-            fan_in * fan_out + fan_out for fan_in, fan_out in mlp_layer_sizes(architecture.params)
+def ensure_accepts_chunks(model: Model) -> None:
+    """409 for a ``failed`` model: it has no version 0, so no chunk can ever apply."""
+    if model.status == ModelStatus.failed:
+        raise Conflict(
+            f"model {model.id} failed and accepts no chunks: {model.error}. Register a new "
+            "model (with weights that fit the architecture).",
+            field="model_id",
         )
-    raise ValueError(architecture.name)
+
+
+def list_models(*, session: Session) -> list[Model]:
+    query = select(Model).order_by(Model.created_at, Model.id)
+    if (tenant := session_tenant(session)) is not None:
+        query = query.where(Model.tenant == tenant)
+    return list(session.scalars(query))
+
+
+def initial_weights_key(model_id: str) -> str:
+    return f"models/{model_id}/initial/{new_id()[:12]}.safetensors"
 
 
 def create_model(
-    *, session: Session, store: ObjectStore, tasks: TaskQueue, body: ModelCreate
+    *,
+    session: Session,
+    store: ObjectStore,
+    tasks: TaskQueue,
+    body: ModelCreate,
+    weights: UploadedWeights | None = None,
 ) -> Model:
-    architecture = checked_architecture(body.architecture)
+    """Validate, store the weights, commit the model with its initialise job, then enqueue."""
+    architecture = checked_architecture(body.architecture, announced_architectures(session=session))
     updater = checked_updater(body.updater.model_dump())
     ensure_finite(body.training.model_dump(), "training")
-    if (count := parameter_count(architecture)) > MAX_INITIAL_PARAMETERS:
+    if (count := parameter_count(architecture)) is not None and count > MAX_PARAMETERS:
         raise InvalidInput(
             f"architecture.params: the model would have {count} parameters, more than the "
-            f"{MAX_INITIAL_PARAMETERS} this service accepts",
+            f"{MAX_PARAMETERS} this service accepts",
             field="architecture.params",
         )
+    if weights is not None:
+        check_weights(weights.path, architecture)
 
     model_id = new_id()
-    prefix = version_prefix(model_id, 0, new_id()[:12])
-    sha256, size = _write_initial_weights(store, prefix, model_id, architecture, body)
+    key = None
+    if weights is not None:
+        key = initial_weights_key(model_id)
+        try:
+            store.put_file(weights.path, key)
+        except Exception as exc:
+            log.exception("storing the weights of model %s failed", model_id)
+            delete_object_quietly(store, key)
+            raise ServiceUnavailable("object storage is unavailable; retry later") from exc
     model = Model(
         id=model_id,
         name=body.name,
+        tenant=owner_for_new_model(session),
         architecture=architecture.model_dump(),
         updater=updater.model_dump(),
         training=body.training.model_dump(),
         latest_version=0,
+        status=ModelStatus.initialising,
         chunk_count=0,
+        initial_weights_key=key,
+    )
+    job = Job(
+        id=new_id(),
+        model_id=model_id,
+        kind=JobKind.initialise,
+        chunk_id=None,
+        seq=0,  # chunks are 1, 2, ...: version 0 comes first
+        status=JobStatus.queued,
+        progress=0.0,
+        attempts=0,
+        updater=updater.model_dump(),
     )
     try:
         session.add(model)
         session.flush()
-        session.add(
-            ModelVersion(
-                model_id=model_id,
-                number=0,
-                prefix=prefix,
-                artifact_sha256=sha256,
-                artifact_size=size,
-            )
-        )
+        session.add(job)
         session.commit()
     except BaseException:
         session.rollback()
-        delete_prefix_quietly(store, prefix)
+        if key is not None:
+            delete_object_quietly(store, key)
         raise
-    tasks.export_version(model_id, 0)
+    tasks.model_has_work(model_id, job.id)
     return model
 
 
-def _write_initial_weights(
-    store: ObjectStore,
-    prefix: str,
-    model_id: str,
-    architecture: ArchitectureSpec,
-    body: ModelCreate,
-) -> tuple[str, int]:
-    metadata = {
-        "relearn.architecture": json.dumps(architecture.model_dump(), sort_keys=True),
-        "relearn.model_id": model_id,
-        "relearn.version": "0",
-    }
-    with tempfile.TemporaryDirectory(prefix="relearn-v0-") as tmp:
-        path = Path(tmp) / MODEL_FILE
-        save_file(initial_weights(architecture, body.training.seed), str(path), metadata)
-        try:
-            store.put_file(path, f"{prefix}/{MODEL_FILE}")
-        except Exception as exc:
-            log.exception("writing version 0 of model %s failed", model_id)
-            delete_prefix_quietly(store, prefix)
-            raise ServiceUnavailable("object storage is unavailable; retry later") from exc
-        return sha256_file(path), path.stat().st_size
+def check_weights(path: Path, architecture: ArchitectureSpec) -> None:
+    """422 (field ``weights``) unless the file is a sound safetensors file of finite
+    tensors that, for a built-in, match its ``state_dict`` name for name and shape for
+    shape. An entry-point architecture's fit is checked by the worker."""
+    try:
+        tensors = read_weights(path)
+    except WeightsFileError as exc:
+        raise InvalidInput(f"{WEIGHTS_FIELD}: {exc}", field=WEIGHTS_FIELD) from None
+    expected = expected_state_dict(architecture)
+    if expected is None:
+        return
+    problems = misfits(
+        {name: Expected(t.shape, t.dtype) for name, t in expected.items()},
+        {name: Expected(t.shape, t.dtype) for name, t in tensors.items()},
+    )
+    if problems:
+        raise InvalidInput(f"{WEIGHTS_FIELD}: {misfit_message(problems)}", field=WEIGHTS_FIELD)

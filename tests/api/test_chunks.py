@@ -9,6 +9,7 @@ import json
 import os
 import pickle
 import struct
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from app.db.models import Chunk, Job, Model
+from app.db.models import Chunk, Job, JobKind, Model
 from tests.api.harness import MAX_CHUNK_BYTES, Api
 from tests.api.jobs_helpers import post_chunk
 from tests.api.payloads import chunk_arrays, npz_bytes, safetensors_bytes
@@ -24,7 +25,7 @@ from tests.api.payloads import chunk_arrays, npz_bytes, safetensors_bytes
 
 def assert_nothing_recorded(api: Api, model_id: str) -> None:
     assert api.count(Chunk) == 0
-    assert api.count(Job) == 0
+    assert api.count(Job, kind=JobKind.update) == 0
     assert api.objects(f"models/{model_id}/chunks") == []
     with api.sessions() as session:
         model = session.get(Model, model_id)
@@ -157,6 +158,22 @@ def bf16_safetensors(_: Path) -> bytes:
     return struct.pack("<Q", len(header)) + header + x + y
 
 
+def duplicate_key_safetensors(_: Path) -> bytes:
+    """A safetensors header naming x twice: a JSON parser would keep the last one."""
+    x = '{"dtype": "F32", "shape": [12, 4], "data_offsets": [0, 192]}'
+    y = '{"dtype": "I64", "shape": [12], "data_offsets": [192, 288]}'
+    header = f'{{"x": {x}, "y": {y}, "x": {x}}}'.encode()
+    return struct.pack("<Q", len(header)) + header + bytes(288)
+
+
+def bzip2_npz(_: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_BZIP2) as archive:
+        for key, array in chunk_arrays(n_eval=0).items():
+            archive.writestr(f"{key}.npy", _npy(array))
+    return buffer.getvalue()
+
+
 INVALID_CHUNKS: list[tuple[str, Callable[[Path], bytes], str]] = [
     ("int features", with_(x=lambda a: a["x"].astype(np.int32)), "file.x"),
     ("complex features", with_(x=lambda a: a["x"].astype(np.complex64)), "file.x"),
@@ -181,6 +198,11 @@ INVALID_CHUNKS: list[tuple[str, Callable[[Path], bytes], str]] = [
     ("empty file", lambda _: b"", "file"),
     ("truncated safetensors", truncated_safetensors, "file"),
     ("bf16 safetensors", bf16_safetensors, "file.x"),
+    ("Inf once cast to float32", with_(x=np.full((12, 4), 1e300)), "file.x"),
+    ("beyond max_abs_feature", with_(x=np.full((12, 4), 3e38, np.float32)), "file.x"),
+    ("int8 features", with_(x=np.zeros((12, 4), np.int8)), "file.x"),
+    ("duplicate safetensors key", duplicate_key_safetensors, "file.x"),
+    ("bzip2 npz", bzip2_npz, "file.x"),
 ]
 
 
@@ -252,6 +274,36 @@ def test_a_chunk_over_the_limit_is_413_and_leaves_nothing(api: Api) -> None:
     assert_nothing_recorded(api, model["id"])
 
 
+def test_a_chunk_decoding_past_the_limit_is_413_and_leaves_nothing(api: Api) -> None:
+    # given: 4 MiB of zeros compressed to a few kB (the decoded limit is the upload limit)
+    model = api.create_model()
+    n = 4 * 1024 * 1024 // 16
+    content = npz_bytes({"x": np.zeros((n, 4), np.float32), "y": np.zeros(n, np.int64)}, True)
+    assert len(content) < MAX_CHUNK_BYTES < n * 16
+
+    # when
+    response = post_chunk(api, model["id"], content)
+
+    # then
+    assert response.status_code == 413, response.text
+    assert response.json()["field"] == "file"
+    assert "decoded" in response.json()["detail"]
+    assert_nothing_recorded(api, model["id"])
+
+
+def test_uint8_features_are_accepted_as_images(api: Api) -> None:
+    # given: pixel values 0..255 (the worker scales them to [0, 1])
+    model = api.create_model()
+    arrays = chunk_arrays(n_eval=0)
+    arrays["x"] = np.arange(48, dtype=np.uint8).reshape(12, 4) * 5
+
+    # when
+    response = post_chunk(api, model["id"], npz_bytes(arrays))
+
+    # then
+    assert response.status_code == 202, response.text
+
+
 def test_a_body_declared_over_the_limit_is_refused_before_reading(api: Api) -> None:
     # given: a multipart body of 2 MiB (more than limit + form overhead)
     model = api.create_model()
@@ -282,7 +334,7 @@ def test_an_idempotent_retry_returns_the_original_job(api: Api) -> None:
     assert retry.json() == first.json()
     assert retry.headers["location"] == first.headers["location"]
     assert retry.headers["idempotent-replayed"] == "true"
-    assert api.count(Chunk) == 1 and api.count(Job) == 1
+    assert api.count(Chunk) == 1 and api.count(Job, kind=JobKind.update) == 1
     assert len(api.objects(f"models/{model['id']}/chunks")) == 1
     assert api.broker_messages() == messages_after_first
 
@@ -298,7 +350,7 @@ def test_the_same_key_with_a_different_file_is_a_409(api: Api) -> None:
     # then
     assert response.status_code == 409
     assert response.json()["field"] == "Idempotency-Key"
-    assert api.count(Chunk) == 1 and api.count(Job) == 1
+    assert api.count(Chunk) == 1 and api.count(Job, kind=JobKind.update) == 1
     assert len(api.objects(f"models/{model['id']}/chunks")) == 1
 
 
@@ -313,7 +365,7 @@ def test_the_same_key_with_a_different_updater_is_a_409(api: Api) -> None:
 
     # then
     assert response.status_code == 409
-    assert api.count(Job) == 1
+    assert api.count(Job, kind=JobKind.update) == 1
 
 
 def test_keys_are_per_model(api: Api) -> None:
@@ -328,7 +380,7 @@ def test_keys_are_per_model(api: Api) -> None:
     # then: two jobs
     assert first.status_code == second.status_code == 202
     assert first.json()["job_id"] != second.json()["job_id"]
-    assert api.count(Job) == 2
+    assert api.count(Job, kind=JobKind.update) == 2
 
 
 def test_an_idempotency_race_is_decided_by_the_unique_constraint(
@@ -357,7 +409,7 @@ def test_an_idempotency_race_is_decided_by_the_unique_constraint(
     assert len(calls) == 2
     assert second.status_code == 202
     assert second.json() == first.json()
-    assert api.count(Chunk) == 1 and api.count(Job) == 1
+    assert api.count(Chunk) == 1 and api.count(Job, kind=JobKind.update) == 1
     assert len(api.objects(f"models/{model['id']}/chunks")) == 1
     assert api.client.get(f"/v1/models/{model['id']}").json()["chunk_count"] == 1
 
@@ -393,10 +445,12 @@ def test_the_updater_form_field_overrides_the_models_for_this_job(api: Api) -> N
     # then: the job records the normalized override
     assert response.status_code == 202, response.text
     job = api.client.get(response.headers["location"]).json()
-    assert job["updater"] == {
-        "name": "der",
-        "params": {"memory_size": 500, "memory_batch_size": None, "alpha": 0.3, "beta": 0.5},
-    }
+    assert job["updater"]["name"] == "der"
+    # (the override's own value, and DER's defaults rather than the model's ER memory)
+    assert (
+        job["updater"]["params"] | {"memory_size": 500, "alpha": 0.3, "beta": 0.5}
+        == (job["updater"]["params"])
+    )
 
 
 @pytest.mark.parametrize(
@@ -408,6 +462,7 @@ def test_the_updater_form_field_overrides_the_models_for_this_job(api: Api) -> N
         ('{"name": "magic"}', "updater.name"),
         ('{"name": "er", "params": {"memory": 1}}', "updater.params.memory"),
         ('{"name": "er"', "updater"),
+        ('{"name": "er", "params": ' + "[" * 20_000 + "]" * 20_000 + "}", "updater"),
         ('["er"]', "updater"),
     ],
 )
@@ -517,8 +572,6 @@ def test_npz_header_cannot_make_the_api_allocate_more_than_declared(api: Api) ->
     buffer = io.BytesIO()
     np.lib.format.write_array_header_1_0(buffer, header)
     buffer.write(np.zeros(4, np.float32).tobytes())
-    import zipfile
-
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("x.npy", buffer.getvalue())

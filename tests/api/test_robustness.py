@@ -4,19 +4,22 @@ the app refuses an un-migrated database; health and docs."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from app.api.main import create_app
 from app.db.migrate import DatabaseNotMigrated, upgrade_to_head
-from app.db.models import Chunk, Job
+from app.db.models import Chunk, Job, JobKind
 from tests.api.harness import Api, embedded_settings
 from tests.api.jobs_helpers import post_chunk, submit
+from tests.api.live_server import live_api
 from tests.api.payloads import chunk_arrays, model_body, npz_bytes
 
 
@@ -53,6 +56,19 @@ def test_odd_paths_and_methods_get_4xx_problems(api: Api) -> None:
     assert "GET" in not_allowed.headers["allow"]
 
 
+def test_a_405_lists_every_method_of_its_path(api: Api) -> None:
+    # given: a path served by two routes (GET lists chunks, POST uploads one)
+    model = api.create_model()
+
+    # when
+    response = api.client.request("OPTIONS", f"/v1/models/{model['id']}/chunks")
+
+    # then: RFC 9110's Allow names both, not only the first route's
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
+    assert response.headers["content-type"] == "application/problem+json"
+
+
 def test_an_oversized_json_body_is_413(api: Api) -> None:
     # given: 2 MiB of JSON, declared and undeclared (streamed) length
     body = model_body(name="x" * (2 * 1024 * 1024)).__repr__().encode()
@@ -70,6 +86,61 @@ def test_an_oversized_json_body_is_413(api: Api) -> None:
     # then
     assert declared.status_code == streamed.status_code == 413
     assert streamed.headers["content-type"] == "application/problem+json"
+
+
+def send_until_closed(port: int, head: bytes, body_size: int) -> tuple[int, bytes]:
+    """Send ``head`` then zeros up to ``body_size``, reading as we go; how many body bytes
+    went out before the server closed the connection, and what it answered."""
+    answer = b""
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head)
+        sock.settimeout(0.02)
+        try:
+            while sent < body_size:
+                sock.sendall(bytes(min(16 * 1024, body_size - sent)))
+                sent += min(16 * 1024, body_size - sent)
+                try:
+                    data = sock.recv(65536)
+                except TimeoutError:
+                    continue
+                if not data:
+                    break
+                answer += data
+            sock.settimeout(5)
+            while data := sock.recv(65536):  # the answer's rest, then the server's close
+                answer += data
+        except (TimeoutError, ConnectionError):
+            pass
+    return sent, answer
+
+
+def test_the_server_stops_reading_a_body_it_refused(tmp_path: Path) -> None:
+    # given: the API under uvicorn with a 256 KiB upload limit, and a 2 MiB upload whose
+    # declared length passes the early check (limit + form overhead)
+    with live_api(tmp_path, max_chunk_bytes=str(256 * 1024)) as api:
+        model = httpx.post(f"{api.url}/v1/models", json=model_body()).json()
+        boundary = "b0undary"
+        part = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.npz"\r\n\r\n'
+        ).encode()
+        body_size = 1024 * 1024
+        head = (
+            f"POST /v1/models/{model['id']}/chunks HTTP/1.1\r\nHost: test\r\n"
+            f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+            f"Content-Length: {len(part) + body_size}\r\n\r\n"
+        ).encode() + part
+        unknown = head.replace(model["id"].encode(), b"f" * 32)
+
+        # when: sending on after the answer
+        sent_too_large, too_large = send_until_closed(api.port, head, body_size)
+        sent_unknown, not_found = send_until_closed(api.port, unknown, body_size)
+
+    # then: a 413 (and a 404) that close the connection; the rest is not read
+    assert too_large.startswith(b"HTTP/1.1 413"), too_large[:200]
+    assert not_found.startswith(b"HTTP/1.1 404"), not_found[:200]
+    assert b"connection: close" in too_large.lower()
+    assert sent_too_large < body_size and sent_unknown < body_size
 
 
 def test_a_dead_broker_does_not_fail_accepted_work(relearn_home: Path) -> None:
@@ -100,7 +171,9 @@ def test_a_storage_failure_is_a_503_and_leaves_no_rows(relearn_home: Path) -> No
     upgrade_to_head(settings.database_url)
     with TestClient(create_app(settings)) as client:
         model = client.post("/v1/models", json=model_body()).json()
-        (Path(settings.storage_url) / "models" / model["id"] / "chunks").write_bytes(b"")
+        blocker = Path(settings.storage_url) / "models" / model["id"] / "chunks"
+        blocker.parent.mkdir(parents=True, exist_ok=True)
+        blocker.write_bytes(b"")
 
         # when
         response = post_chunk(
@@ -111,7 +184,7 @@ def test_a_storage_failure_is_a_503_and_leaves_no_rows(relearn_home: Path) -> No
         assert response.status_code == 503
         assert response.headers["content-type"] == "application/problem+json"
         api = Api(client, settings, "embedded")
-        assert api.count(Chunk) == 0 and api.count(Job) == 0
+        assert api.count(Chunk) == 0 and api.count(Job, kind=JobKind.update) == 0
         assert client.get(f"/v1/models/{model['id']}").json()["chunk_count"] == 0
 
 

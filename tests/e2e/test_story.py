@@ -7,8 +7,6 @@ S3 on moto, two workers).
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import pytest
 import torch
 
 from tests.e2e.data import class_incremental_chunks, model_body
+from tests.e2e.programs import logits_without_relearn
 from tests.e2e.reference import (
     accuracy_of,
     build_loaded,
@@ -26,19 +25,6 @@ from tests.e2e.reference import (
 from tests.e2e.service import Service
 
 pytestmark = pytest.mark.e2e
-
-PT2_CHECK = """
-import sys
-sys.modules["app"] = None  # relearn must not be needed to run the exported program
-sys.modules["worker"] = None
-import numpy as np, torch
-program = torch.export.load(sys.argv[1]).module()
-x = np.load(sys.argv[2])
-for n in (1, 7, len(x)):
-    out = program(torch.from_numpy(x[:n]))
-    assert out.shape == (n, int(sys.argv[3])), out.shape
-np.save(sys.argv[4], program(torch.from_numpy(x)).detach().numpy())
-"""
 
 
 def items(listing: object) -> list[dict]:
@@ -108,17 +94,9 @@ def story(service: Service, tmp_path: Path) -> None:
             f"/v1/models/{model_id}/versions/latest/artifact", params={"format": "pt2"}
         )
         assert program.status_code == 200, program.text
-    (tmp_path / "model.pt2").write_bytes(program.content)
-    np.save(tmp_path / "x.npy", chunks[1].x_eval)
-    subprocess.run(
-        [
-            sys.executable, "-c", PT2_CHECK, str(tmp_path / "model.pt2"),
-            str(tmp_path / "x.npy"), "6", str(tmp_path / "out.npy"),
-        ],
-        check=True, cwd=tmp_path,
-    )  # fmt: skip
+    out = logits_without_relearn(program.content, chunks[1].x_eval, 6, tmp_path)
     logits = build_loaded(served, body)(torch.from_numpy(chunks[1].x_eval)).detach().numpy()
-    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), logits, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out, logits, rtol=1e-5, atol=1e-5)
 
 
 def test_story_on_embedded_defaults(embedded_service: Service, tmp_path: Path) -> None:

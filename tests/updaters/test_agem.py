@@ -174,3 +174,29 @@ def test_bad_hyperparameter_is_rejected_naming_the_field(params: dict, field: st
 
     # then
     assert caught.value.errors()[0]["loc"] == ("params", field)
+
+
+def test_memory_batch_takes_an_equal_share_of_each_past_experience(
+    make_model: ModelFactory, make_experience: ExperienceFactory
+) -> None:
+    # given: three past experiences of 10 patterns each, sample_size 7
+    agem = AGEM(
+        make_model(),
+        AGEMParams(patterns_per_experience=10, sample_size=7),
+        TrainingConfig(batch_size=20),
+        CPU,
+    )
+    for k in range(3):
+        agem.fit(make_experience([2 * k, 2 * k + 1], per_class=10, seed=k))
+
+    # when
+    x, y = agem._memory_batch()
+
+    # then: 3, 2, 2 rows from M_0, M_1, M_2 (the rows sit in experience order), distinct
+    assert agem.memory_x is not None and agem.memory_y is not None
+    matches = (x[:, None, :] == agem.memory_x[None, :, :]).all(-1)
+    assert (matches.sum(1) == 1).all()
+    rows = matches.float().argmax(1)
+    assert torch.bincount(rows // 10, minlength=3).tolist() == [3, 2, 2]
+    assert rows.unique().numel() == 7
+    assert torch.equal(y, agem.memory_y[rows])

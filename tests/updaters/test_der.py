@@ -46,10 +46,10 @@ def test_stored_logits_are_those_of_the_training_forward_at_insertion(
     make_model: Callable[..., torch.nn.Module],
     make_experience: Callable[..., Experience],
 ) -> None:
-    # given: room for the whole experience, two epochs, DER++
+    # given: room for the whole experience, two epochs, DER++ storing training logits
     der = DER(
         make_model(),
-        DERParams(memory_size=64, alpha=0.5, beta=0.5),
+        DERParams(memory_size=64, alpha=0.5, beta=0.5, logits="training"),
         TrainingConfig(batch_size=8, epochs=2),
         CPU,
     )
@@ -79,7 +79,7 @@ def test_loss_is_ce_plus_alpha_mse_plus_beta_ce_on_two_independent_memory_batche
     alpha, beta = 0.3, 0.7
     der = DER(
         make_model(),
-        DERParams(memory_size=16, memory_batch_size=6, alpha=alpha, beta=beta),
+        DERParams(memory_size=16, memory_batch_size=6, alpha=alpha, beta=beta, logits="training"),
         TrainingConfig(batch_size=8, epochs=1),
         CPU,
     )
@@ -112,13 +112,23 @@ def test_plain_der_draws_exactly_the_memory_batches_er_draws(
     make_model: Callable[..., torch.nn.Module],
     make_stream: Callable[..., list[Experience]],
 ) -> None:
-    # given: ER (offering step by step, as DER does), DER (beta = 0) and DER++ with the
-    # same seed, memory and data
+    # given: ER (offering step by step, as DER with training logits does), DER (beta = 0)
+    # and DER++ with the same seed, memory and data
     stream = make_stream(per_class=12, seed=2)
     training = TrainingConfig(batch_size=8, epochs=2)
     er = ER(make_model(), ERParams(memory_size=20, memory_update="last_epoch"), training, CPU)
-    der = DER(make_model(), DERParams(memory_size=20, alpha=0.3, beta=0.0), training, CPU)
-    derpp = DER(make_model(), DERParams(memory_size=20, alpha=0.3, beta=0.5), training, CPU)
+    der = DER(
+        make_model(),
+        DERParams(memory_size=20, alpha=0.3, beta=0.0, logits="training"),
+        training,
+        CPU,
+    )
+    derpp = DER(
+        make_model(),
+        DERParams(memory_size=20, alpha=0.3, beta=0.5, logits="training"),
+        training,
+        CPU,
+    )
     der_sizes = record_forwards(der.model)
     derpp_sizes = record_forwards(derpp.model)
 

@@ -331,3 +331,34 @@ def test_bad_hyperparameter_is_rejected_naming_the_field(params: dict, field: st
 
     # then
     assert caught.value.errors()[0]["loc"] == ("params", field)
+
+
+def test_adding_a_memory_to_a_saved_state_keeps_the_importances_and_starts_it_empty(
+    make_model: ModelFactory, make_experience: ExperienceFactory
+) -> None:
+    # given: the state of an RWalk without memory after one experience
+    training = TrainingConfig(batch_size=8)
+    without = RWalk(make_model(), RWalkParams(delta_t=3), training, CPU)
+    without.fit(make_experience([0, 1], 12, seed=0))
+    state = without.state_dict()
+
+    # when: restored into an RWalk with a memory, which then learns a chunk
+    with_memory = RWalk(make_model(), RWalkParams(delta_t=3, memory_size=10), training, CPU)
+    with_memory.load_state_dict(state)
+    restored = {k: v.clone() for k, v in with_memory.state_dict().tensors.items()}
+    seen_after_load = with_memory.state_dict().meta["buffer"]["seen"]
+    report = with_memory.fit(make_experience([2, 3], 12, seed=1))
+
+    # then: no KeyError; F, s, P and θ* as saved, an empty memory that fills from here
+    for name in without.names:
+        for kind in ("fisher", "score", "importance", "anchor"):
+            key = f"{kind}.{name}"
+            assert torch.equal(restored[key], state.tensors[key]), key
+    assert seen_after_load == 0
+    assert with_memory.experiences_seen == 2
+    assert report.extra["memory_filled"] == 10.0
+
+    # and back without a memory: the saved memory is ignored
+    back = RWalk(make_model(), RWalkParams(delta_t=3), training, CPU)
+    back.load_state_dict(with_memory.state_dict())
+    assert back.buffer is None and back.experiences_seen == 2

@@ -31,6 +31,7 @@ SMALL_SETTINGS: dict[str, dict[str, Any]] = {
     "gem": {"patterns_per_experience": 10},
     "agem": {"patterns_per_experience": 10, "sample_size": 6},
     "rwalk": {"memory_size": 20, "delta_t": 3},
+    "er_ace": {"memory_size": 20, "memory_batch_size": 6},
 }
 TRAINING = TrainingConfig(batch_size=8, epochs=2, lr=0.05, momentum=0.9, seed=17)
 

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
-from safetensors.numpy import save_file
+import torch
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.architectures import initial_weights, validate_architecture
-from app.db.models import Chunk, Job, Model, ModelVersion
+from app.architectures import AnnouncedArchitecture, validate_architecture
+from app.db.models import Chunk, Job, JobKind, Model
 from app.schemas.updaters import TrainingConfig, validate_updater
-from app.storage import MODEL_FILE, ObjectStore, chunk_key, sha256_file, version_prefix
+from app.storage import ObjectStore, chunk_key
 from tests.e2e.data import ChunkData
 
 
-def create_model(sessions: sessionmaker[Session], store: ObjectStore, body: dict) -> str:
-    architecture = validate_architecture(body["architecture"])
+def create_model(
+    sessions: sessionmaker[Session],
+    store: ObjectStore,
+    body: dict,
+    *,
+    weights: Path | None = None,
+    initialise: bool = True,
+) -> str:
+    """A model as ``POST /v1/models`` registers it: ``initialising``, its initialise job
+    first in the queue (and its uploaded ``weights`` stored). With ``initialise``, a
+    worker then runs that job, so the model is ready at version 0."""
+    architecture = validate_architecture(body["architecture"], announced_here())
     training = TrainingConfig.model_validate(body.get("training", {}))
     updater = validate_updater(body.get("updater", {}))
     model = Model(
@@ -28,21 +37,35 @@ def create_model(sessions: sessionmaker[Session], store: ObjectStore, body: dict
     with sessions.begin() as session:
         session.add(model)
         session.flush()
-        prefix = version_prefix(model.id, 0, "test")
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / MODEL_FILE
-            save_file(initial_weights(architecture, training.seed), str(path))
-            store.put_file(path, f"{prefix}/{MODEL_FILE}")
-            session.add(
-                ModelVersion(
-                    model_id=model.id,
-                    number=0,
-                    prefix=prefix,
-                    artifact_sha256=sha256_file(path),
-                    artifact_size=path.stat().st_size,
-                )
+        if weights is not None:
+            model.initial_weights_key = f"models/{model.id}/initial/test.safetensors"
+            store.put_file(weights, model.initial_weights_key)
+        session.add(
+            Job(
+                model_id=model.id,
+                kind=JobKind.initialise,
+                seq=0,
+                updater=updater.model_dump(),
             )
-        return model.id
+        )
+    if initialise:
+        from worker.job_runner import JobRunner
+
+        JobRunner(
+            sessions=sessions, store=store, device=torch.device("cpu"), owner="factory"
+        ).process_model(model.id)
+    return model.id
+
+
+def announced_here() -> dict[str, AnnouncedArchitecture]:
+    """The entry-point architectures this process's worker would announce."""
+    from worker.architectures import installed
+
+    return {
+        a.name: AnnouncedArchitecture(a.name, a.params_schema)
+        for a in installed()
+        if a.source == "entry-point"
+    }
 
 
 def add_chunk(

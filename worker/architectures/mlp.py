@@ -1,31 +1,34 @@
-"""The built-in ``mlp``: Linear → ReLU → ... → Linear, returning logits.
-
-Parameter names (``layers.{i}.weight``) match ``app.architectures.initial_weights``.
-"""
+"""The built-in ``mlp``: Linear → ReLU → ... → Linear, returning logits."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import nn
 
-from app.architectures import mlp_layer_sizes
+from app.architectures.mlp import MLPParams, layer_sizes
+
+Params = MLPParams
 
 
 class MLP(nn.Module):
     def __init__(self, input_dim: int, hidden: list[int], num_classes: int) -> None:
         super().__init__()
-        params = {"input_dim": input_dim, "hidden": hidden, "num_classes": num_classes}
+        params = MLPParams(input_dim=input_dim, hidden=hidden, num_classes=num_classes)
         layers: list[nn.Module] = []
-        for fan_in, fan_out in mlp_layer_sizes(params):
+        for fan_in, fan_out in layer_sizes(params):
             layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
         self.layers = nn.Sequential(*layers[:-1])  # no ReLU after the output layer
 
-    def forward(self, x: Any) -> Any:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
 
 
+def build(params: MLPParams) -> MLP:
+    return MLP(params.input_dim, list(params.hidden), params.num_classes)
+
+
 def build_mlp(params: dict[str, Any]) -> MLP:
-    return MLP(
-        int(params["input_dim"]), [int(h) for h in params["hidden"]], int(params["num_classes"])
-    )
+    """From a params dict (defaults filled in by ``MLPParams``)."""
+    return build(MLPParams.model_validate(params))

@@ -5,6 +5,10 @@ step's gradient g is projected only when it would raise the loss on a sample B_M
 averaged constraint instead of GEM's one per experience, hence cheap. The dot products
 run over all trainable parameters as one flat vector (projecting each tensor on its own,
 as an older Avalanche did, is another update), and the test stays on the device.
+
+g_ref comes from a forward of B_M alone in train mode, as in the paper's code and
+Avalanche's plugin: a BatchNorm layer normalises B_M with B_M's own statistics, and its
+running statistics move with it too.
 """
 
 from __future__ import annotations
@@ -62,14 +66,21 @@ class AGEM:
             return F.cross_entropy(self.model(x), y)
 
     def _memory_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """B_M: ``sample_size`` samples of M without replacement (all of M if smaller)."""
+        """B_M: ``sample_size`` samples of M without replacement (all of M if smaller),
+        stratified: each past experience gives an equal share (the first ones one more
+        where it does not divide), drawn uniformly within its M_k. The paper samples M
+        uniformly; the stratified draw (Avalanche's balanced loader) has the same mean
+        composition and a lower-variance g_ref."""
         assert self.memory_x is not None and self.memory_y is not None
-        size = self.memory_x.shape[0]
-        if size <= self.params.sample_size:
+        if self.memory_x.shape[0] <= self.params.sample_size:
             return self.memory_x, self.memory_y
-        index = distinct_indices(size, self.params.sample_size, self.generator).to(
-            self.memory_x.device
-        )
+        share, spare = divmod(self.params.sample_size, len(self.memory_per_experience))
+        picks, start = [], 0
+        for k, size in enumerate(self.memory_per_experience):
+            count = share + (1 if k < spare else 0)
+            picks.append(start + distinct_indices(size, count, self.generator))
+            start += size
+        index = torch.cat(picks).to(self.memory_x.device)
         return self.memory_x[index], self.memory_y[index]
 
     def fit(self, experience: Experience, progress: ProgressFn | None = None) -> FitReport:

@@ -1,12 +1,15 @@
 """Dark Experience Replay, DER and DER++ (Buzzega, Boschini, Porrello, Abati & Calderara,
 NeurIPS 2020), shaped as Mammoth's ``models/der.py`` and ``models/derpp.py``.
 
-A reservoir memory keeps each input with its label and the logits of the training forward
-pass that offered it. A memory batch replays those logits (MSE) and, for DER++ (beta > 0),
-a second, independent one replays labels. The three batches share one forward pass (the
-same loss as three for models without batch-coupled layers). Samples enter the memory in
-the chunk's last epoch, so the stored logits are those of a network that has learned the
-chunk (``training_loop.in_last_epoch``; what the choice costs is in BENCHMARKS.md).
+The memory (class-balanced or a reservoir, ``memory_policy``) keeps each input with its
+label and logits. A memory batch replays those logits (MSE) and, for DER++ (beta > 0), a
+second, independent one replays labels. Which logits: ``after_fit`` (default) offers the
+chunk once it is learned and stores the trained model's eval-mode logits of the samples
+it keeps (Avalanche); ``training`` offers each batch in the chunk's last epoch with the
+logits of its training forward (Mammoth, the paper). The new and memory batches share
+one forward unless the model has BatchNorm layers: then each has its own
+(``batch_forward``), so neither the new batch's statistics nor its stored logits depend
+on the memory.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from app.schemas.updaters import DERParams, TrainingConfig
+from worker.updaters.batch_forward import forward_each, has_batch_coupled_layers
 from worker.updaters.protocol import Experience, FitReport, ProgressFn, UpdaterState
-from worker.updaters.reservoir import ReservoirBuffer
+from worker.updaters.replay_memory import make_memory
 from worker.updaters.rng import make_generator, restore_run_state, run_state
-from worker.updaters.training_loop import autocast, in_last_epoch, make_optimizer, run_epochs
+from worker.updaters.training_loop import autocast, last_epoch_start, make_optimizer, run_epochs
 
 
 class DER:
@@ -34,12 +38,14 @@ class DER:
     ) -> None:
         self.model, self.params, self.training, self.device = model, params, training, device
         self.generator = make_generator(training.seed, device)
-        self.buffer = ReservoirBuffer(params.memory_size, device)
+        self.buffer = make_memory(params.memory_policy, params.memory_size, device)
         self.memory_batch_size = params.memory_batch_size or training.batch_size
+        self.separately = has_batch_coupled_layers(model)
         self.experiences_seen = 0
 
     def fit(self, experience: Experience, progress: ProgressFn | None = None) -> FitReport:
         optimizer = make_optimizer(self.model, self.training)
+        last_epoch_from = last_epoch_start(len(experience), self.training, self.model)
         steps_done = 0
         alpha, beta = self.params.alpha, self.params.beta
 
@@ -55,7 +61,7 @@ class DER:
                     label_memory = self.buffer.sample(self.memory_batch_size, self.generator)
                     batches.append(label_memory["x"])
             with autocast(self.device, self.training):
-                outputs = self.model(torch.cat(batches)).split([b.shape[0] for b in batches])
+                outputs = forward_each(self.model, batches, self.separately)
                 # Eq. 6: CE(f(x), y) + α·MSE(f(x'), z') + β·CE(f(x''), y''); Eq. 4 is β = 0
                 loss = F.cross_entropy(outputs[0], y)
                 if logit_memory is not None:
@@ -67,16 +73,34 @@ class DER:
                     loss = loss + beta * F.cross_entropy(outputs[2], label_memory["y"])
             loss.backward()
             optimizer.step()
-            if in_last_epoch(steps_done, len(experience), self.training):
+            if self.params.logits == "training" and steps_done >= last_epoch_from:
                 logits = outputs[0].detach().float()  # whole head, float32 under autocast
                 self.buffer.add(self.generator, x=x, y=y, logits=logits)
             steps_done += 1
             return loss.detach()
 
         report = run_epochs(self.model, experience, self.training, self.generator, step, progress)
+        if self.params.logits == "after_fit":
+            self.buffer.add_all(
+                self.generator, derive=self._trained_logits, x=experience.x, y=experience.y
+            )
         self.experiences_seen += 1
         report.extra["memory_filled"] = float(len(self.buffer))
         return report
+
+    @torch.no_grad()
+    def _trained_logits(self, rows: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """z of the rows the memory admits: the trained model's, in eval mode (BatchNorm on
+        its running statistics), float32; the model is left in train mode."""
+        self.model.eval()
+        try:
+            parts = []
+            for x in rows["x"].split(self.training.eval_batch_size):
+                with autocast(self.device, self.training):
+                    parts.append(self.model(x).float())
+        finally:
+            self.model.train()
+        return {"logits": torch.cat(parts)}
 
     def state_dict(self) -> UpdaterState:
         return run_state(self.generator, self.experiences_seen).merged(self.buffer.state_dict())

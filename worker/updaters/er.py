@@ -1,11 +1,13 @@
 """Experience Replay (Chaudhry et al. 2019, "On Tiny Episodic Memories in Continual
-Learning") with a reservoir memory, shaped as Mammoth's ``models/er.py``.
+Learning"), shaped as Mammoth's ``models/er.py``.
 
 Each step trains on the new batch concatenated with a memory batch (one mean cross-entropy
-over both). Each new sample is offered to the reservoir once per chunk: ``after_fit``
-(default) offers the chunk once it is learned, so every memory batch is past data (GEM's
-episodic memory, Avalanche's replay); ``last_epoch`` offers each batch after its step in
-the last epoch (online ER as in the paper; Mammoth re-offers every epoch, with duplicates).
+over both, one forward: with BatchNorm the two share batch statistics, as in Mammoth and
+Avalanche's replay). The memory is class-balanced or a reservoir (``memory_policy``).
+Each new sample is offered to it once per chunk: ``after_fit`` (default) offers the chunk
+once it is learned, so every memory batch is past data (GEM's episodic memory,
+Avalanche's replay); ``before_fit`` before training on it; ``last_epoch`` each batch after
+its step in the last epoch (online ER as in the paper; Mammoth re-offers every epoch).
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from torch import nn
 
 from app.schemas.updaters import ERParams, TrainingConfig
 from worker.updaters.protocol import Experience, FitReport, ProgressFn, UpdaterState
-from worker.updaters.reservoir import ReservoirBuffer
+from worker.updaters.replay_memory import make_memory
 from worker.updaters.rng import make_generator, restore_run_state, run_state
-from worker.updaters.training_loop import autocast, in_last_epoch, make_optimizer, run_epochs
+from worker.updaters.training_loop import autocast, last_epoch_start, make_optimizer, run_epochs
 
 
 class ER:
@@ -33,13 +35,16 @@ class ER:
     ) -> None:
         self.model, self.params, self.training, self.device = model, params, training, device
         self.generator = make_generator(training.seed, device)
-        self.buffer = ReservoirBuffer(params.memory_size, device)
+        self.buffer = make_memory(params.memory_policy, params.memory_size, device)
         self.memory_batch_size = params.memory_batch_size or training.batch_size
         self.experiences_seen = 0
 
     def fit(self, experience: Experience, progress: ProgressFn | None = None) -> FitReport:
         optimizer = make_optimizer(self.model, self.training)
+        last_epoch_from = last_epoch_start(len(experience), self.training, self.model)
         steps_done = 0
+        if self.params.memory_update == "before_fit":
+            self.buffer.add_all(self.generator, x=experience.x, y=experience.y)
 
         def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             nonlocal steps_done
@@ -53,9 +58,7 @@ class ER:
                 loss = F.cross_entropy(self.model(inputs), labels)
             loss.backward()
             optimizer.step()
-            if self.params.memory_update == "last_epoch" and in_last_epoch(
-                steps_done, len(experience), self.training
-            ):
+            if self.params.memory_update == "last_epoch" and steps_done >= last_epoch_from:
                 self.buffer.add(self.generator, x=x, y=y)
             steps_done += 1
             return loss.detach()

@@ -5,6 +5,11 @@ step whose gradient g conflicts with some memory's gradient g_k is replaced by t
 gradient that conflicts with none, from GEM's dual QP (``gem_qp``). The cost is the paper's:
 t + 1 backward passes per step with t past experiences, and t·P float64 numbers for G; the
 one host sync per step is the conflict check.
+
+Each g_k comes from a forward of M_k alone in train mode, as in the authors' code and
+Avalanche's plugin: a BatchNorm layer normalises M_k with M_k's own statistics, and its
+running statistics move with every memory forward too (after the new batch's, where
+Avalanche's come before; the gradients are the same either way).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from app.schemas.updaters import PARAMS_BY_UPDATER, TrainingConfig, UpdaterSpec
 from worker.updaters.agem import AGEM
 from worker.updaters.der import DER
 from worker.updaters.er import ER
+from worker.updaters.er_ace import ERACE
 from worker.updaters.gem import GEM
 from worker.updaters.naive import Naive
 from worker.updaters.protocol import Updater, UpdaterState
@@ -26,6 +27,7 @@ UPDATERS: dict[str, UpdaterFactory] = {
     "gem": GEM,
     "agem": AGEM,
     "rwalk": RWalk,
+    "er_ace": ERACE,
 }
 
 

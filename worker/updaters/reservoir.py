@@ -9,10 +9,15 @@ sync, and the draws come from the updater's generator, which the updater saves.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from worker.updaters.protocol import StateMismatch, UpdaterState
 from worker.updaters.rng import distinct_indices
+
+if TYPE_CHECKING:
+    from worker.updaters.replay_memory import Derive
 
 DROPPED = -1
 """Slot of an item that Algorithm R does not keep."""
@@ -36,6 +41,23 @@ def reservoir_slots(
     return torch.where(slot < capacity, slot, DROPPED)
 
 
+def with_derived(
+    batch: dict[str, torch.Tensor], derive: Derive, admitted: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """``batch`` plus the fields ``derive`` computes, for the ``admitted`` rows only (the
+    others are zeros: no slot reads them)."""
+    index = admitted.nonzero().squeeze(1)  # one host sync
+    rows = {name: values[index.to(values.device)] for name, values in batch.items()}
+    extra = derive(rows) if index.numel() > 0 else {}
+    out = dict(batch)
+    count = admitted.shape[0]
+    for name, values in extra.items():
+        full = torch.zeros((count, *values.shape[1:]), dtype=values.dtype, device=values.device)
+        full[index.to(values.device)] = values
+        out[name] = full
+    return out
+
+
 class ReservoirBuffer:
     """Up to ``capacity`` items of named fields (``x``, ``y``, DER's logits ...), stored as
     given, kept as a uniform sample of the stream."""
@@ -51,10 +73,19 @@ class ReservoirBuffer:
     def __len__(self) -> int:
         return min(self.seen, self.capacity)
 
-    def add(self, generator: torch.Generator, **batch: torch.Tensor) -> None:
+    def add(
+        self, generator: torch.Generator, derive: Derive | None = None, **batch: torch.Tensor
+    ) -> None:
         """Offer a batch of items (every field has the batch length first) to the reservoir;
-        of several items drawn for one slot the last wins, as in Algorithm R's loop."""
-        count = self._check_batch(batch)
+        of several items drawn for one slot the last wins, as in Algorithm R's loop.
+        ``derive`` computes further fields for the items given a slot only."""
+        count = self._check_batch(batch, derived=derive is not None)
+        slots = reservoir_slots(self.seen, count, self.capacity, generator)
+        if derive is not None:
+            batch = with_derived(batch, derive, slots >= 0)
+            for name in self.fields.keys() - batch.keys():  # no item was given a slot
+                stored = self.fields[name]
+                batch[name] = stored.new_zeros((count, *stored.shape[1:]))
         if not self.fields:  # allocated from the first batch's shapes and dtypes
             self.fields = {
                 name: torch.zeros(
@@ -62,7 +93,8 @@ class ReservoirBuffer:
                 )
                 for name, values in batch.items()
             }
-        slots = reservoir_slots(self.seen, count, self.capacity, generator)
+        elif batch.keys() != self.fields.keys():
+            raise ValueError(f"fields {sorted(batch)} differ from {sorted(self.fields)}")
         item = torch.arange(count, device=self.device)
         # Dropped items aim at a spare index ``capacity`` so that no host-side filter is needed.
         aimed = torch.where(slots >= 0, slots, self.capacity)
@@ -84,13 +116,18 @@ class ReservoirBuffer:
         self.seen += count
 
     def add_all(
-        self, generator: torch.Generator, block: int = 65536, **items: torch.Tensor
+        self,
+        generator: torch.Generator,
+        block: int = 65536,
+        derive: Derive | None = None,
+        **items: torch.Tensor,
     ) -> None:
         """Offer many items in order, ``block`` at a time (bounds the temporaries); the
         same result as one ``add`` of them all."""
-        count = self._check_batch(items)
+        count = self._check_batch(items, derived=derive is not None)
         for start in range(0, count, block):
-            self.add(generator, **{k: v[start : start + block] for k, v in items.items()})
+            part = {k: v[start : start + block] for k, v in items.items()}
+            self.add(generator, derive=derive, **part)
 
     def sample(self, k: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """min(k, len) distinct stored items, drawn uniformly (a device ``randperm``)."""
@@ -111,7 +148,12 @@ class ReservoirBuffer:
         )
 
     def load_state_dict(self, state: UpdaterState, prefix: str = "buffer") -> None:
-        """Restore from an updater's state holding what ``state_dict(prefix)`` returned."""
+        """Restore from an updater's state holding what ``state_dict(prefix)`` returned;
+        ``StateMismatch`` for a class-balanced memory's state or another capacity."""
+        if "policy" in state.meta[prefix]:
+            raise StateMismatch(
+                f"memory_policy is reservoir but the saved memory is {state.meta[prefix]['policy']}"
+            )
         capacity, seen = int(state.meta[prefix]["capacity"]), int(state.meta[prefix]["seen"])
         if capacity != self.capacity:
             raise StateMismatch(
@@ -131,14 +173,16 @@ class ReservoirBuffer:
             fields[name] = stored
         self.fields, self.seen = fields, seen
 
-    def _check_batch(self, batch: dict[str, torch.Tensor]) -> int:
+    def _check_batch(self, batch: dict[str, torch.Tensor], derived: bool = False) -> int:
         if not batch:
             raise ValueError("a batch needs at least one field")
         lengths = {values.shape[0] for values in batch.values()}
         if len(lengths) != 1:
             raise ValueError(f"fields differ in length: {sorted(lengths)}")
         if self.fields:
-            if batch.keys() != self.fields.keys():
+            if (batch.keys() - self.fields.keys()) or (
+                not derived and batch.keys() != self.fields.keys()
+            ):
                 raise ValueError(f"fields {sorted(batch)} differ from {sorted(self.fields)}")
             for name, values in batch.items():
                 if values.shape[1:] != self.fields[name].shape[1:]:

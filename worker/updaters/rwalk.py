@@ -7,7 +7,15 @@ steps and averaged over experiences; and, fixed at each experience's end, the im
 P and anchor θ* of a quadratic penalty. Only the task loss is back-propagated (its
 gradient, unpenalised, feeds F and s); the penalty's analytic gradient is then added into
 ``.grad``, so no second backward is needed and nothing cancels. With ``memory_size`` > 0
-the task loss replays a reservoir memory as ``er.ER`` does (the paper's RWalk with samples).
+the task loss replays a memory as ``er.ER`` does (the paper's RWalk with samples).
+
+F and s come from the gradient of the training step itself, in train mode (BatchNorm on
+the batch's statistics): the g of the loss being minimised, as the paper's Eq. 6-7.
+Avalanche's plugin instead runs a second forward/backward in eval mode before each step
+and leaves the model in eval mode, so BatchNorm layers then train on running statistics;
+that is not copied. A state saved with ``memory_size`` 0 restores into an updater with a
+memory: F, s, P and θ* stand for the model's past whatever the memory, so they are kept
+and the memory starts empty (dropping them would lift the penalty on every past chunk).
 """
 
 from __future__ import annotations
@@ -24,9 +32,9 @@ from worker.updaters.protocol import (
     StateMismatch,
     UpdaterState,
 )
-from worker.updaters.reservoir import ReservoirBuffer
+from worker.updaters.replay_memory import make_memory
 from worker.updaters.rng import make_generator, restore_run_state, run_state
-from worker.updaters.training_loop import autocast, in_last_epoch, make_optimizer, run_epochs
+from worker.updaters.training_loop import autocast, last_epoch_start, make_optimizer, run_epochs
 
 SCORE_EPSILON = torch.finfo(torch.float32).eps
 """ε of Eq. 7: keeps the score's denominator positive where F·Δθ² vanishes."""
@@ -63,7 +71,9 @@ class RWalk:
         self.importance = self._zeros()  # P (Eq. 8), fixed at each experience's end
         self.anchor = [p.detach().clone() for p in self.parameters]  # θ* (Eq. 8)
         self.buffer = (
-            ReservoirBuffer(params.memory_size, device) if params.memory_size > 0 else None
+            make_memory(params.memory_policy, params.memory_size, device)
+            if params.memory_size > 0
+            else None
         )
         self.memory_batch_size = params.memory_batch_size or training.batch_size
 
@@ -72,6 +82,7 @@ class RWalk:
 
     def fit(self, experience: Experience, progress: ProgressFn | None = None) -> FitReport:
         optimizer = make_optimizer(self.model, self.training)
+        last_epoch_from = last_epoch_start(len(experience), self.training, self.model)
         alpha, lam = self.params.ewc_alpha, self.params.ewc_lambda
         penalised = self.experiences_seen > 0
         experience_score = self._zeros()  # s_e: Eq. 7 over this experience's windows
@@ -79,6 +90,8 @@ class RWalk:
         window_start = [p.detach().clone() for p in self.parameters]
         steps_in_window = 0
         steps_done = 0
+        if self.buffer is not None and self.params.memory_update == "before_fit":
+            self.buffer.add_all(self.generator, x=experience.x, y=experience.y)
 
         def close_window() -> None:
             nonlocal steps_in_window
@@ -141,7 +154,7 @@ class RWalk:
             if (
                 self.buffer is not None
                 and self.params.memory_update == "last_epoch"
-                and in_last_epoch(steps_done, len(experience), self.training)
+                and steps_done >= last_epoch_from
             ):
                 self.buffer.add(self.generator, x=x, y=y)
             steps_done += 1
@@ -200,5 +213,6 @@ class RWalk:
 
         self.fisher, self.score = load("fisher"), load("score")
         self.importance, self.anchor = load("importance"), load("anchor", like_parameters=True)
-        if self.buffer is not None:
+        if self.buffer is not None and "buffer" in state.meta:
             self.buffer.load_state_dict(state)
+        # (saved without a memory: the importances stay, the memory starts empty)

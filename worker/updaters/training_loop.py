@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from app.schemas.updaters import TrainingConfig
+from worker.updaters.batch_forward import has_batch_coupled_layers
 from worker.updaters.protocol import Experience, FitReport, ProgressFn
 from worker.updaters.rng import draw_seed, seeded_global_rng
 
@@ -43,21 +44,30 @@ def autocast(device: torch.device, training: TrainingConfig) -> AbstractContextM
     return nullcontext()
 
 
-def shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-    """Index tensors of one epoch: a permutation drawn on the generator's device."""
+def shuffled_batches(
+    n: int, batch_size: int, generator: torch.Generator, no_single: bool = False
+) -> Iterator[torch.Tensor]:
+    """Index tensors of one epoch: a permutation drawn on the generator's device. With
+    ``no_single``, a last batch of one sample joins the one before: a BatchNorm layer in
+    train mode cannot normalise a lone sample (``torch`` raises for BatchNorm1d)."""
     order = torch.randperm(n, generator=generator, device=generator.device)
-    yield from order.split(batch_size)
+    parts = list(order.split(batch_size))
+    if no_single and len(parts) > 1 and parts[-1].numel() == 1:
+        parts[-2:] = [torch.cat(parts[-2:])]
+    yield from parts
 
 
-def steps_per_epoch(n: int, batch_size: int) -> int:
-    return -(-n // batch_size)
+def steps_per_epoch(n: int, batch_size: int, no_single: bool = False) -> int:
+    steps = -(-n // batch_size)
+    return steps - 1 if no_single and steps > 1 and n % batch_size == 1 else steps
 
 
-def in_last_epoch(step: int, n: int, training: TrainingConfig) -> bool:
-    """Whether ``step`` (0-based, over the whole fit) is in the last epoch: when replay
-    methods offer a new sample to their memory, once, so the memory holds no duplicates and
-    DER's logits come from a model that has learned the chunk (online ER/DER at 1 epoch)."""
-    return step >= (training.epochs - 1) * steps_per_epoch(n, training.batch_size)
+def last_epoch_start(n: int, training: TrainingConfig, model: nn.Module) -> int:
+    """The first step (0-based, over the whole fit) of the last epoch: when replay methods
+    that offer step by step offer a new sample to their memory, once, so the memory holds no
+    duplicates and DER's training logits come from a model that has learned the chunk."""
+    no_single = has_batch_coupled_layers(model)
+    return (training.epochs - 1) * steps_per_epoch(n, training.batch_size, no_single)
 
 
 def run_epochs(
@@ -72,7 +82,8 @@ def run_epochs(
     left so). The global RNG (dropout) is seeded from ``generator`` meanwhile, so the run
     is reproducible from the updater's saved state alone."""
     n = len(experience)
-    per_epoch = steps_per_epoch(n, training.batch_size)
+    no_single = has_batch_coupled_layers(model)
+    per_epoch = steps_per_epoch(n, training.batch_size, no_single)
     total = per_epoch * training.epochs
     device = experience.x.device
     epoch_losses: list[torch.Tensor] = []
@@ -82,7 +93,9 @@ def run_epochs(
     with seeded_global_rng(draw_seed(generator), device):
         for _ in range(training.epochs):
             losses = torch.zeros(per_epoch, device=device)
-            for i, index in enumerate(shuffled_batches(n, training.batch_size, generator)):
+            for i, index in enumerate(
+                shuffled_batches(n, training.batch_size, generator, no_single)
+            ):
                 losses[i] = step(experience.x[index], experience.y[index])
                 done += 1
                 if progress is not None:

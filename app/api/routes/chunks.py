@@ -2,14 +2,14 @@
 
 The upload route reads the request body itself (``app/api/upload_stream.py``) instead of
 declaring ``UploadFile``: that way it streams to disk and stops at the size limit; the
-multipart schema is documented through ``openapi_extra``.
+multipart schema is documented through ``openapi_extra``. Each upload has its own
+temporary folder (``app/api/upload_folders.py``); the router's lifespan sweeps the folders
+a killed API left.
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, status
@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import SessionDep, SessionmakerDep, SettingsDep, StoreDep, TasksDep
+from app.api.upload_folders import sweep_at_start, upload_folder
 from app.api.upload_stream import FILE_FIELD, receive_multipart
 from app.errors import InvalidInput
 from app.schemas.chunks import ChunkAccepted, ChunkList, ChunkPublic
@@ -25,7 +26,7 @@ from app.schemas.problem import problem_responses
 from app.schemas.updaters import UpdaterSpec
 from app.services import chunks as service
 
-router = APIRouter(prefix="/v1/models/{model_id}/chunks", tags=["chunks"])
+router = APIRouter(prefix="/v1/models/{model_id}/chunks", tags=["chunks"], lifespan=sweep_at_start)
 
 UPDATER_FIELD = "updater"
 IdempotencyKey = Annotated[
@@ -73,6 +74,8 @@ def parse_updater_field(raw: str | None) -> UpdaterSpec | None:
         value = json.loads(raw, parse_constant=_reject_constant)
     except ValueError as exc:
         raise InvalidInput(f"updater: not valid JSON ({exc})", field=UPDATER_FIELD) from None
+    except RecursionError:  # nested deeper than the parser's recursion allows
+        raise InvalidInput("updater: JSON nested too deeply", field=UPDATER_FIELD) from None
     return checked_updater(value, UPDATER_FIELD)
 
 
@@ -98,10 +101,10 @@ async def submit_chunk(
 ) -> JSONResponse:
     """Validate the chunk, store it, queue a job. 202 with ``Location: /v1/jobs/{id}``."""
     target = await run_in_threadpool(service.upload_target, sessions=sessions, model_id=model_id)
-    with tempfile.TemporaryDirectory(prefix="relearn-upload-") as tmp:
+    with upload_folder() as folder:
         upload = await receive_multipart(
             request,
-            folder=Path(tmp),
+            folder=folder,
             allowed_fields={UPDATER_FIELD},
             max_file_bytes=settings.max_chunk_bytes,
         )
@@ -117,7 +120,7 @@ async def submit_chunk(
             file=upload.file,
             updater=updater,
             idempotency_key=idempotency_key,
-            max_chunk_bytes=settings.max_chunk_bytes,
+            limits=service.chunk_limits(settings),
         )
     headers = {"Location": f"/v1/jobs/{submitted.accepted.job_id}"}
     if submitted.replayed:

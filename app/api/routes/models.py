@@ -1,12 +1,21 @@
-"""``/v1/models``: register a model (version 0 = seeded initial weights), list, read."""
+"""``/v1/models``: register a model (JSON, or multipart with pretrained weights), list, read.
+
+The registration route reads its body itself (``app/api/model_form.py``): JSON or a
+multipart form whose weights file is streamed to disk under a size limit.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+import tempfile
+from pathlib import Path
 
-from app.api.deps import SessionDep, StoreDep, TasksDep
+from fastapi import APIRouter, Request, status
+from starlette.concurrency import run_in_threadpool
+
+from app.api.deps import SessionDep, SettingsDep, StoreDep, TasksDep
+from app.api.model_form import openapi_body, read_model_form
 from app.db.models import Model
-from app.schemas.models import ModelCreate, ModelList, ModelPublic
+from app.schemas.models import ModelList, ModelPublic
 from app.schemas.problem import problem_responses
 from app.services import models as service
 
@@ -21,12 +30,27 @@ def model_public(model: Model) -> ModelPublic:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=ModelPublic,
-    responses=problem_responses(413, 422, 503),
+    openapi_extra=openapi_body(),
+    responses=problem_responses(400, 413, 415, 422, 503),
 )
-def create_model(
-    body: ModelCreate, session: SessionDep, store: StoreDep, tasks: TasksDep
+async def create_model(
+    request: Request, session: SessionDep, store: StoreDep, tasks: TasksDep, settings: SettingsDep
 ) -> ModelPublic:
-    return model_public(service.create_model(session=session, store=store, tasks=tasks, body=body))
+    """201 with ``status: initialising``: a worker makes version 0 (seeded, or the
+    uploaded ``weights``) and the model turns ``ready`` — or ``failed`` with an ``error``."""
+    with tempfile.TemporaryDirectory(prefix="relearn-weights-") as tmp:
+        body, weights = await read_model_form(
+            request, folder=Path(tmp), max_weights_bytes=settings.max_chunk_bytes
+        )
+        model = await run_in_threadpool(
+            service.create_model,
+            session=session,
+            store=store,
+            tasks=tasks,
+            body=body,
+            weights=weights,
+        )
+    return model_public(model)
 
 
 @router.get("", response_model=ModelList)

@@ -1,0 +1,30 @@
+"""Version 0 as a worker makes it, for API tests: the real job runner runs the model's
+initialise job against the app's own database and store (no Celery worker runs here)."""
+
+from __future__ import annotations
+
+import torch
+from sqlalchemy import select
+
+from app.db.models import Job, JobKind
+from tests.api.harness import Api
+from worker.job_runner import JobRunner
+
+OWNER = "api-test-worker"
+
+
+def make_version_zero(api: Api, model_id: str) -> None:
+    """Run the model's initialise job (only that one: queued chunks stay queued)."""
+    runner = JobRunner(
+        sessions=api.sessions, store=api.store, device=torch.device("cpu"), owner=OWNER
+    )
+    with api.sessions() as session:
+        job_id = session.scalar(
+            select(Job.id).where(Job.model_id == model_id, Job.kind == JobKind.initialise)
+        )
+    assert job_id is not None
+    assert runner.jobs.take_lease(model_id=model_id, owner=OWNER, seconds=60)
+    try:
+        runner.run_job(job_id)
+    finally:
+        runner.jobs.release_lease(model_id=model_id, owner=OWNER)
