@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     s3_max_attempts: int = Field(2, ge=1, le=10)
     s3_put_deadline_seconds: float = Field(60.0, gt=0)
     s3_put_min_bytes_per_second: int = Field(1024 * 1024, gt=0)
+    # What one model may claim on a worker (app/services/resources.py): its replay
+    # memory in bytes and its learned parameters.
+    max_memory_buffer_bytes: int = Field(8 * 1024**3, gt=0)
+    max_parameters: int = Field(50_000_000, gt=0)
     # API keys (README, "Running it safely"): "auto" asks for a key once any key exists,
     # "required" always does, "off" never does (and lets `serve` listen beyond loopback).
     auth: Literal["auto", "required", "off"] = "auto"

@@ -32,6 +32,7 @@ from worker.chunk_data import (
     save_eval_split,
 )
 from worker.evaluation import accuracy
+from worker.faults import is_infrastructure_fault
 from worker.job_store import InitialisePlan, JobPlan, JobStore
 from worker.updaters.protocol import Experience, StateMismatch, Updater
 from worker.updaters.registry import build_updater
@@ -50,6 +51,11 @@ class TrainingDiverged(Exception):
 
 class LeaseLost(Exception):
     """Another worker took the model over (our lease expired): abandon this attempt."""
+
+
+class JobCancelled(Exception):
+    """The job was cancelled while it ran (seen at a progress report or at publish): stop,
+    publish nothing, and go on with the model's next job."""
 
 
 @dataclass
@@ -84,7 +90,8 @@ class JobRunner:
 
     def run_job(self, job_id: str) -> None:
         """One attempt. Bad data and divergence fail the job; any other fault requeues it
-        (or fails it, out of attempts) and is re-raised for Celery to retry."""
+        (or fails it, out of attempts) and is re-raised for Celery to retry. An
+        infrastructure fault (``worker/faults.py``) never uses up an attempt."""
         attempt = uuid.uuid4().hex[:12]
         plan = self.jobs.claim(job_id=job_id, max_attempts=MAX_ATTEMPTS)
         if plan is None:
@@ -96,14 +103,21 @@ class JobRunner:
                 self._train_and_publish(plan, attempt)
         except LeaseLost:
             raise
+        except JobCancelled:
+            log.info("job %s was cancelled while running; nothing published", job_id)
         except ChunkDataError as exc:
             self.jobs.fail(job_id=job_id, error=f"invalid chunk: {exc}")
         except (TrainingDiverged, WeightsMisfit) as exc:
             self.jobs.fail(job_id=job_id, error=str(exc))
         except Exception as exc:
-            log.exception("job %s attempt failed", job_id)
+            # A database, store or broker fault is not the job's: its attempt is given back.
+            infrastructure = is_infrastructure_fault(exc)
+            log.exception("job %s attempt failed (infrastructure: %s)", job_id, infrastructure)
             self.jobs.requeue_or_fail(
-                job_id=job_id, error=f"{type(exc).__name__}: {exc}", max_attempts=MAX_ATTEMPTS
+                job_id=job_id,
+                error=f"{type(exc).__name__}: {exc}",
+                max_attempts=MAX_ATTEMPTS,
+                counts=not infrastructure,
             )
             raise
 
@@ -133,7 +147,7 @@ class JobRunner:
             plan=plan, prefix=prefix, written=written, metrics=metrics, owner=self.owner
         ):
             self.store.delete_prefix(prefix)
-            raise LeaseLost(plan.model_id)
+            raise self._stopped(plan.job_id, plan.model_id)
 
     def _train_and_publish(self, plan: JobPlan, attempt: str) -> None:
         timings: dict[str, float] = {}
@@ -188,7 +202,7 @@ class JobRunner:
             owner=self.owner,
         ):
             self.store.delete_prefix(prefix)
-            raise LeaseLost(plan.model_id)
+            raise self._stopped(plan.job_id, plan.model_id)
 
     def _updater(self, plan: JobPlan, model: torch.nn.Module) -> tuple[Updater, bool]:
         """The job's updater, restored from the base version's state when that state is
@@ -247,9 +261,15 @@ class JobRunner:
                 owner=self.owner,
                 seconds=self.lease_seconds,
             ):
-                raise LeaseLost(model_id)
+                raise self._stopped(job_id, model_id)
 
         return report
+
+    def _stopped(self, job_id: str, model_id: str) -> JobCancelled | LeaseLost:
+        """Why the store refused a write of this job: it was cancelled, or the lease lost."""
+        if self.jobs.is_cancelled(job_id=job_id):
+            return JobCancelled(job_id)
+        return LeaseLost(model_id)
 
 
 def finite_json(value: Any) -> Any:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.architectures import ArchitectureSpec
 from app.db.models import (
+    Alias,
     Chunk,
     Job,
     JobKind,
@@ -27,7 +28,9 @@ from app.db.models import (
     Worker,
     utcnow,
 )
+from app.promotion import Decision, decide
 from app.schemas.updaters import TrainingConfig, UpdaterSpec
+from app.services.aliases import point_alias
 from worker import lease
 
 if TYPE_CHECKING:
@@ -184,16 +187,25 @@ class JobStore:
         self, *, job_id: str, model_id: str, fraction: float, owner: str, seconds: float
     ) -> bool:
         """Renew the lease and write the job's progress; False (nothing written) if the
-        lease was lost."""
+        lease was lost or the job is no longer running (cancelled: the runner's cooperative
+        check between training steps)."""
         with self.sessions.begin() as session:
             if not lease.renew(session=session, model_id=model_id, owner=owner, seconds=seconds):
                 return False
-            session.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.status == JobStatus.running)
-                .values(progress=fraction)
+            written = cast(
+                CursorResult[Any],
+                session.execute(
+                    update(Job)
+                    .where(Job.id == job_id, Job.status == JobStatus.running)
+                    .values(progress=fraction)
+                ),
             )
-            return True
+            return written.rowcount == 1
+
+    def is_cancelled(self, *, job_id: str) -> bool:
+        with self.sessions() as session:
+            job = session.get(Job, job_id)
+            return job is None or job.status == JobStatus.cancelled
 
     def publish(
         self,
@@ -206,50 +218,69 @@ class JobStore:
         owner: str,
     ) -> bool:
         """Make version ``number`` the model's latest and the job succeeded, together. Only
-        from the plan's base version and while ``owner`` holds the lease; else False and
-        nothing changes."""
-        with self.sessions.begin() as session:
-            moved = cast(
-                CursorResult[Any],
-                session.execute(
-                    update(Model)
-                    .where(
-                        Model.id == plan.model_id,
-                        Model.latest_version == plan.base_number,
-                        Model.lease_owner == owner,
+        while the job is still running (not cancelled), from the plan's base version and
+        while ``owner`` holds the lease; else False and nothing changes. The model's
+        promotion gate is decided here too (``metrics.promotion``): its alias moves to the
+        new version in this same transaction, or stays."""
+        try:
+            with self.sessions.begin() as session:
+                gate = _promotion_gate(session, plan.model_id, metrics.get("accuracy"))
+                if gate is not None:
+                    metrics = {**metrics, "promotion": gate[1].as_dict()}
+                # The job row first: a cancel committed before this wins, and one arriving
+                # after waits on this row and then finds the job succeeded.
+                finished = cast(
+                    CursorResult[Any],
+                    session.execute(
+                        update(Job)
+                        .where(Job.id == plan.job_id, Job.status == JobStatus.running)
+                        .values(
+                            status=JobStatus.succeeded,
+                            progress=1.0,
+                            metrics=metrics,
+                            result_version=number,
+                            finished_at=utcnow(),
+                            error=None,
+                        )
+                    ),
+                )
+                if finished.rowcount != 1:
+                    raise _Refused
+                moved = cast(
+                    CursorResult[Any],
+                    session.execute(
+                        update(Model)
+                        .where(
+                            Model.id == plan.model_id,
+                            Model.latest_version == plan.base_number,
+                            Model.lease_owner == owner,
+                        )
+                        .values(latest_version=number)
+                    ),
+                )
+                if moved.rowcount != 1:
+                    raise _Refused
+                session.add(
+                    ModelVersion(
+                        model_id=plan.model_id,
+                        number=number,
+                        job_id=plan.job_id,
+                        chunk_id=plan.current.id,
+                        prefix=prefix,
+                        artifact_sha256=written.artifact_sha256,
+                        artifact_size=written.artifact_size,
+                        pt2_sha256=written.pt2_sha256,
+                        updater=plan.updater.model_dump(),
+                        metrics=metrics,
+                        parent=plan.base_number,
                     )
-                    .values(latest_version=number)
-                ),
-            )
-            if moved.rowcount != 1:
-                return False
-            session.add(
-                ModelVersion(
-                    model_id=plan.model_id,
-                    number=number,
-                    job_id=plan.job_id,
-                    chunk_id=plan.current.id,
-                    prefix=prefix,
-                    artifact_sha256=written.artifact_sha256,
-                    artifact_size=written.artifact_size,
-                    pt2_sha256=written.pt2_sha256,
-                    updater=plan.updater.model_dump(),
-                    metrics=metrics,
                 )
-            )
-            session.execute(
-                update(Job)
-                .where(Job.id == plan.job_id)
-                .values(
-                    status=JobStatus.succeeded,
-                    progress=1.0,
-                    metrics=metrics,
-                    result_version=number,
-                    finished_at=utcnow(),
-                    error=None,
-                )
-            )
-            return True
+                if gate is not None and gate[1].promoted:
+                    session.flush()
+                    point_alias(session, model_id=plan.model_id, name=gate[0], version=number)
+        except _Refused:
+            return False
+        return True
 
     def publish_initial(
         self,
@@ -309,14 +340,23 @@ class JobStore:
         with self.sessions.begin() as session:
             job = session.get(Job, job_id)
             assert job is not None
-            _fail(session, job, error)
+            if job.status != JobStatus.cancelled:
+                _fail(session, job, error)
 
-    def requeue_or_fail(self, *, job_id: str, error: str, max_attempts: int) -> None:
-        """After a passing fault: back to the queue, or failed once out of attempts."""
+    def requeue_or_fail(
+        self, *, job_id: str, error: str, max_attempts: int, counts: bool = True
+    ) -> None:
+        """After a passing fault: back to the queue, or failed once out of attempts. An
+        attempt that does not count (an infrastructure fault) is given back."""
         with self.sessions.begin() as session:
             job = session.get(Job, job_id)
             assert job is not None
-            if job.attempts >= max_attempts:
+            if job.status == JobStatus.cancelled:  # cancelled while it ran: stays so
+                return
+            if not counts:
+                job.attempts = max(0, job.attempts - 1)
+                job.status = JobStatus.queued
+            elif job.attempts >= max_attempts:
                 _fail(session, job, error)
             else:
                 job.status = JobStatus.queued
@@ -349,6 +389,32 @@ class JobStore:
             )
             return result.rowcount
 
+    # Deleted models: the sweeper removes their objects, then their rows.
+
+    def deleted_models_to_sweep(self) -> list[str]:
+        """Deleted models no worker holds a live lease on (a worker still stopping its
+        cancelled job might write objects yet)."""
+        with self.sessions() as session:
+            return list(
+                session.scalars(
+                    select(Model.id)
+                    .where(
+                        Model.deleted_at.is_not(None),
+                        or_(Model.lease_owner.is_(None), Model.lease_expires_at < utcnow()),
+                    )
+                    .order_by(Model.id)
+                )
+            )
+
+    def remove_model_rows(self, *, model_id: str) -> None:
+        """The deleted model's rows, children first (its objects are gone already)."""
+        with self.sessions.begin() as session:
+            for table in (Alias, ModelVersion, Job, Chunk):
+                session.execute(delete(table).where(table.model_id == model_id))
+            session.execute(
+                delete(Model).where(Model.id == model_id, Model.deleted_at.is_not(None))
+            )
+
     # What the reconciler re-sends.
 
     def models_with_orphaned_work(self) -> list[str]:
@@ -364,6 +430,33 @@ class JobStore:
                     .order_by(Model.id)
                 )
             )
+
+
+def _promotion_gate(
+    session: Session, model_id: str, row: list[float | None] | None
+) -> tuple[str, Decision] | None:
+    """The model's gate alias and its decision on the accuracy matrix this new row
+    completes (the rows of the versions trained on chunks, oldest first); None without
+    a gate."""
+    model = session.get(Model, model_id)
+    if model is None or not model.promotion:
+        return None
+    rows = session.scalars(
+        select(ModelVersion.metrics)
+        .where(
+            ModelVersion.model_id == model_id,
+            ModelVersion.number >= 1,
+            ModelVersion.chunk_id.is_not(None),
+        )
+        .order_by(ModelVersion.number)
+    )
+    matrix = [list(m.get("accuracy") or []) for m in rows]
+    matrix.append(list(row or []))
+    return str(model.promotion["alias"]), decide(model.promotion, matrix)
+
+
+class _Refused(Exception):
+    """Rolls a publish transaction back: one of its conditions did not hold."""
 
 
 def _fail(session: Session, job: Job, error: str) -> None:

@@ -19,6 +19,8 @@ from celery.signals import worker_ready, worker_shutting_down
 from app.config import get_settings
 from app.db.session import get_sessionmaker
 from app.queue import enqueue_model_work
+from app.services.deletion import model_prefix
+from app.storage import ObjectStore, store_from_settings
 from worker.heartbeat import Heartbeat
 from worker.job_store import JobStore
 
@@ -29,9 +31,23 @@ _heartbeat: list[Heartbeat] = []
 
 
 def reconcile_now() -> None:
-    for model_id in JobStore(get_sessionmaker()).models_with_orphaned_work():
+    jobs = JobStore(get_sessionmaker())
+    for model_id in jobs.models_with_orphaned_work():
         log.info("re-sending work for model %s", model_id)
         enqueue_model_work(model_id)
+    sweep_deleted(jobs, store_from_settings(get_settings()))
+
+
+def sweep_deleted(jobs: JobStore, store: ObjectStore) -> int:
+    """Remove each deleted model's objects, then its rows (in that order, so a crash half
+    way leaves the model marked and the next sweep finishes it). How many were removed."""
+    removed = 0
+    for model_id in jobs.deleted_models_to_sweep():
+        store.delete_prefix(model_prefix(model_id))
+        jobs.remove_model_rows(model_id=model_id)
+        log.info("removed deleted model %s", model_id)
+        removed += 1
+    return removed
 
 
 def _loop() -> None:

@@ -23,6 +23,7 @@ from app.api.auth import authenticate
 from app.api.body_limit import JsonBodyLimit
 from app.api.problems import install_problem_handlers
 from app.api.routes import (
+    aliases,
     architectures,
     chunks,
     events,
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         jobs.router,
         events.router,
         versions.router,
+        aliases.router,
         metrics.router,
         prometheus.router,
     ):

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from app.cli import client, keys, server
+from app.cli import aliases, client, keys, server
 from app.cli.http import DEFAULT_URL, cli_version
 
 SERVER_PANEL = "Run the service"
@@ -65,6 +65,7 @@ app.add_typer(server.db_app, name="db", rich_help_panel=SERVER_PANEL)
 app.add_typer(keys.keys_app, name="keys", rich_help_panel=SERVER_PANEL)
 
 app.add_typer(client.models_app, name="models", rich_help_panel=CLIENT_PANEL)
+app.add_typer(aliases.alias_app, name="alias", rich_help_panel=CLIENT_PANEL)
 for command in (
     client.push,
     client.status,

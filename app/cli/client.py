@@ -34,6 +34,7 @@ from app.cli.model_body import (
     parse_widths,
     read_json_object,
 )
+from app.cli.model_ref import model_path, resolve_model
 from app.cli.output import ExitCode, fail, note, out, print_json, print_problem
 from app.cli.views import (
     job_view,
@@ -79,7 +80,7 @@ def api(ctx: typer.Context) -> Iterator[ApiClient]:
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead.")]
-ModelOption = Annotated[str, typer.Option("--model", "-m", help="Model id.")]
+ModelOption = Annotated[str, typer.Option("--model", "-m", help="Model id or name.")]
 Interval = Annotated[float, typer.Option(min=0.05, help="Seconds between polls while following.")]
 MaxWait = Annotated[
     float | None,
@@ -299,12 +300,12 @@ def models_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 @models_app.command("show")
 def models_show(
     ctx: typer.Context,
-    model_id: Annotated[str, typer.Argument(metavar="ID", help="Model id.")],
+    model_id: Annotated[str, typer.Argument(metavar="ID", help="Model id or name.")],
     as_json: JsonFlag = False,
 ) -> None:
     """Show one model: architecture, updater, training settings, latest version."""
     with api(ctx) as client:
-        model = client.get_json(f"/v1/models/{segment(model_id)}")
+        model = client.get_json(model_path(client, model_id))
     emit(model, as_json, model_view)
 
 
@@ -364,7 +365,7 @@ def push(
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     with api(ctx) as client:
         accepted = client.post_file(
-            f"/v1/models/{segment(model)}/chunks", file, form=form, headers=headers
+            f"{model_path(client, model)}/chunks", file, form=form, headers=headers
         )
         if follow:
             note(f"Chunk {accepted.get('chunk_id')} accepted; following job {accepted['job_id']}.")
@@ -415,7 +416,7 @@ def cancel(
     job_id: Annotated[str, typer.Argument(metavar="JOB", help="Job id.")],
     as_json: JsonFlag = False,
 ) -> None:
-    """Cancel a queued job (a running or finished one cannot be cancelled)."""
+    """Cancel a queued or running job (a running one stops within seconds)."""
     with api(ctx) as client:
         job = client.post_json(f"/v1/jobs/{segment(job_id)}/cancel")
     emit(job, as_json, job_view)
@@ -424,7 +425,7 @@ def cancel(
 def jobs(ctx: typer.Context, model: ModelOption, as_json: JsonFlag = False) -> None:
     """List a model's jobs in chunk submission order."""
     with api(ctx) as client:
-        listing = client.get_json(f"/v1/models/{segment(model)}/jobs")
+        listing = client.get_json(f"{model_path(client, model)}/jobs")
     emit(listing, as_json, lambda data: jobs_table(data.get("items", [])))
 
 
@@ -439,7 +440,7 @@ class ArtifactFormat(StrEnum):
 def versions(ctx: typer.Context, model: ModelOption, as_json: JsonFlag = False) -> None:
     """List a model's published versions."""
     with api(ctx) as client:
-        listing = client.get_json(f"/v1/models/{segment(model)}/versions")
+        listing = client.get_json(f"{model_path(client, model)}/versions")
     emit(listing, as_json, lambda data: versions_table(data.get("items", [])))
 
 
@@ -488,6 +489,7 @@ def pull(
     one is published meanwhile. The file appears only once complete and verified.
     """
     with api(ctx) as client:
+        model = resolve_model(client, model)
         number = client.get_json(f"/v1/models/{segment(model)}/versions/{segment(version)}")[
             "number"
         ]
@@ -524,5 +526,5 @@ def metrics(ctx: typer.Context, model: ModelOption, as_json: JsonFlag = False) -
     Chaudhry et al. 2018, all from the last row.
     """
     with api(ctx) as client:
-        result = client.get_json(f"/v1/models/{segment(model)}/metrics")
+        result = client.get_json(f"{model_path(client, model)}/metrics")
     emit(result, as_json, metrics_view)

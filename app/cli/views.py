@@ -173,9 +173,20 @@ def job_view(job: Mapping[str, Any]) -> RenderableType:
     if job.get("attempts"):
         rows.append(("attempts", dash(job.get("attempts"))))
     rows.append(("metrics", metrics_grid(job.get("metrics"))))
+    if isinstance(promotion := (job.get("metrics") or {}).get("promotion"), Mapping):
+        rows.append(("promotion", promotion_text(promotion)))
     if job.get("error"):
         rows.append(("error", Text(str(job["error"]), style="red")))
     return key_values(rows)
+
+
+def promotion_text(promotion: Mapping[str, Any]) -> Text:
+    """The gate's decision: promoted or refused, then its reasons."""
+    promoted = bool(promotion.get("promoted"))
+    text = Text("promoted" if promoted else "refused", style="green" if promoted else "red")
+    for reason in promotion.get("reasons") or []:
+        text.append(f"\n{reason}")
+    return text
 
 
 def jobs_table(jobs: Sequence[Mapping[str, Any]]) -> Table:

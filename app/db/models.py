@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -79,6 +80,7 @@ class ModelStatus(enum.StrEnum):
 class JobKind(enum.StrEnum):
     initialise = "initialise"  # make version 0 (no chunk)
     update = "update"  # apply a chunk
+    rollback = "rollback"  # publish latest+1 from an earlier version's weights and state
 
 
 class Model(Base):
@@ -102,6 +104,23 @@ class Model(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
     lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Registry (issue 11): set at DELETE; the model is gone from the API at once and the
+    # reconciler's sweeper removes its objects, then its rows.
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+    # {"alias", "min_average_accuracy", "max_forgetting", "max_accuracy_drop"} or None.
+    promotion: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # {"keep_chunks": int | None, "keep_versions": int | None} or None (keep everything).
+    retention: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+Index(
+    "uq_models_live_tenant_name",
+    Model.tenant,
+    Model.name,
+    unique=True,
+    postgresql_where=Model.deleted_at.is_(None),
+    sqlite_where=Model.deleted_at.is_(None),
+)
 
 
 class Chunk(Base):
@@ -143,6 +162,8 @@ class Job(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
     base_version: Mapped[int | None] = mapped_column(Integer, default=None)
     result_version: Mapped[int | None] = mapped_column(Integer, default=None)
+    # A rollback job: the version whose weights and updater state it republishes.
+    source_version: Mapped[int | None] = mapped_column(Integer, default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -169,6 +190,22 @@ class ModelVersion(Base):
     #  chunk brought no eval split), "train": {...fit report...}}
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The version this one was made from: the base of its update, or the version a
+    # rollback restored (None for version 0).
+    parent: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+class Alias(Base):
+    """A named pointer at one of a model's versions (``production``, ``staging``...)."""
+
+    __tablename__ = "aliases"
+
+    model_id: Mapped[str] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Worker(Base):

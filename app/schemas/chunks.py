@@ -30,3 +30,6 @@ class ChunkPublic(BaseModel):
 
 class ChunkList(BaseModel):
     items: list[ChunkPublic]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as ``cursor`` for the next page; null on the last."
+    )

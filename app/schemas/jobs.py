@@ -44,3 +44,6 @@ class JobPublic(BaseModel):
 
 class JobList(BaseModel):
     items: list[JobPublic]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as ``cursor`` for the next page; null on the last."
+    )

@@ -6,7 +6,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from app.architectures import (
     AnnouncedArchitecture,
@@ -26,6 +33,55 @@ ModelName = Annotated[
 ]
 
 
+Bound = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Promotion(BaseModel):
+    """The promotion gate: after each update, ``alias`` moves to the new version only if
+    it passes every bound given (a bound whose figure is undefined passes)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alias: Annotated[
+        str,
+        StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$"),
+        Field(description="The alias the gate moves, e.g. production ('latest' is reserved)."),
+    ]
+
+    @field_validator("alias")
+    @classmethod
+    def not_reserved(cls, value: str) -> str:
+        if value == "latest":
+            raise ValueError("'latest' is reserved (the newest version)")
+        return value
+
+    min_average_accuracy: Bound | None = Field(
+        default=None, description="ACC after the update must be at least this."
+    )
+    max_forgetting: Bound | None = Field(
+        default=None, description="Average forgetting (Chaudhry et al.) at most this."
+    )
+    max_accuracy_drop: Bound | None = Field(
+        default=None,
+        description="The largest drop of accuracy on any earlier chunk's eval split (from "
+        "its best so far) at most this.",
+    )
+
+
+class Retention(BaseModel):
+    """How much of a model's history to keep (null: all)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    keep_chunks: Annotated[int, Field(ge=1, le=1_000_000)] | None = Field(
+        default=None,
+        description="Keep the raw objects of the newest K applied chunks (eval splits stay).",
+    )
+    keep_versions: Annotated[int, Field(ge=1, le=1_000_000)] | None = Field(
+        default=None, description="Keep the objects of the newest K versions no alias holds."
+    )
+
+
 class ModelCreate(BaseModel):
     """``POST /v1/models`` (JSON, or the multipart ``spec`` field beside ``weights``). Every
     field has a default except the architecture's required params (``mlp``: ``input_dim``
@@ -37,6 +93,8 @@ class ModelCreate(BaseModel):
     architecture: ArchitectureSpec = Field(default_factory=ArchitectureSpec)
     updater: UpdaterSpec = Field(default_factory=UpdaterSpec)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
+    promotion: Promotion | None = None
+    retention: Retention | None = None
 
 
 ModelStatusName = Literal["initialising", "ready", "failed"]
@@ -55,11 +113,16 @@ class ModelPublic(BaseModel):
     updater: UpdaterSpec
     training: TrainingConfig
     chunk_count: int = Field(description="Chunks accepted so far.")
+    promotion: Promotion | None = Field(default=None, description="The promotion gate.")
+    retention: Retention | None = Field(default=None, description="What history is kept.")
     created_at: datetime
 
 
 class ModelList(BaseModel):
     items: list[ModelPublic]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as ``cursor`` for the next page; null on the last."
+    )
 
 
 def checked_architecture(

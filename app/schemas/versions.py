@@ -25,7 +25,16 @@ class VersionPublic(BaseModel):
     )
     metrics: dict[str, Any]
     updater: UpdaterSpec | None
+    parent: int | None = Field(
+        default=None,
+        description="The version this one was made from: its update's base, or the version "
+        "a rollback restored; null for version 0.",
+    )
+    aliases: list[str] = Field(default_factory=list, description="Aliases pointing here.")
 
 
 class VersionList(BaseModel):
     items: list[VersionPublic]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as ``cursor`` for the next page; null on the last."
+    )

@@ -35,6 +35,7 @@ from app.schemas.chunks import ChunkAccepted
 from app.schemas.updaters import UpdaterSpec
 from app.services.models import get_model
 from app.services.orphans import delete_object_quietly
+from app.services.pages import Page, PageRequest
 from app.storage import ObjectStore, chunk_key
 
 log = logging.getLogger(__name__)
@@ -83,11 +84,15 @@ def chunk_limits(settings: Settings) -> ChunkLimits:
     )
 
 
-def list_chunks(*, session: Session, model_id: str) -> list[Chunk]:
+def list_chunks(*, session: Session, model_id: str, page: PageRequest | None = None) -> Page[Chunk]:
+    """The model's chunks in submission order; the cursor is the last ``seq`` shown."""
     get_model(session=session, model_id=model_id)
-    return list(
-        session.scalars(select(Chunk).where(Chunk.model_id == model_id).order_by(Chunk.seq))
-    )
+    page = page or PageRequest()
+    query = select(Chunk).where(Chunk.model_id == model_id)
+    if page.cursor is not None:
+        query = query.where(Chunk.seq > page.seq_cursor())
+    rows = list(session.scalars(query.order_by(Chunk.seq).limit(page.limit + 1)))
+    return Page.of(rows, page.limit, lambda c: str(c.seq))
 
 
 def submit_chunk(

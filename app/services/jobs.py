@@ -18,35 +18,59 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from app.db.models import Job, JobStatus, Model, utcnow
+from app.db.models import Job, JobStatus, Model, new_id, utcnow
 from app.errors import Conflict, NotFound
+from app.queue import TaskQueue
 from app.services.models import get_model, is_valid_id
+from app.services.pages import Page, PageRequest
 from app.services.tenants import may_see
 
 
 def get_job(*, session: Session, job_id: str) -> Job:
     job = session.get(Job, job_id) if is_valid_id(job_id) else None
     model = session.get(Model, job.model_id) if job is not None else None
-    if job is None or model is None or not may_see(session, model.tenant):
+    if job is None or model is None or model.deleted_at is not None:
+        raise NotFound(f"no job {job_id!r}", field="job_id")
+    if not may_see(session, model.tenant):
         raise NotFound(f"no job {job_id!r}", field="job_id")
     return job
 
 
-def list_jobs(*, session: Session, model_id: str) -> list[Job]:
+def list_jobs(
+    *,
+    session: Session,
+    model_id: str,
+    page: PageRequest | None = None,
+    status: str | None = None,
+    updater: str | None = None,
+) -> Page[Job]:
+    """The model's jobs in queue order, optionally of one status or updater; the cursor is
+    the last ``seq`` shown."""
     get_model(session=session, model_id=model_id)
-    return list(session.scalars(select(Job).where(Job.model_id == model_id).order_by(Job.seq)))
+    page = page or PageRequest()
+    query = select(Job).where(Job.model_id == model_id)
+    if status is not None:
+        query = query.where(Job.status == status)
+    if updater is not None:
+        query = query.where(Job.updater["name"].as_string() == updater)
+    if page.cursor is not None:
+        query = query.where(Job.seq > page.seq_cursor())
+    rows = list(session.scalars(query.order_by(Job.seq).limit(page.limit + 1)))
+    return Page.of(rows, page.limit, lambda j: str(j.seq))
 
 
 def cancel_job(*, session: Session, job_id: str) -> Job:
-    """queued → cancelled. A running or finished job cannot be cancelled (409).
+    """queued or running → cancelled; a finished job cannot be cancelled (409).
 
-    A conditional UPDATE, so that a worker taking the job at the same moment and this
-    cancel cannot both win: exactly one of them changes the queued row.
+    A conditional UPDATE, so that a worker publishing the job at the same moment and this
+    cancel cannot both win. A running job stops cooperatively: the worker's next progress
+    report (between training steps, every fraction of a second) or its publish finds the
+    job cancelled, abandons the attempt and goes on with the model's next job.
     """
     job = get_job(session=session, job_id=job_id)
     cancelled = session.scalar(
         update(Job)
-        .where(Job.id == job.id, Job.status == JobStatus.queued)
+        .where(Job.id == job.id, Job.status.in_((JobStatus.queued, JobStatus.running)))
         .values(status=JobStatus.cancelled, finished_at=utcnow())
         .returning(Job.id)
         .execution_options(synchronize_session=False)
@@ -55,8 +79,44 @@ def cancel_job(*, session: Session, job_id: str) -> Job:
     session.refresh(job)
     if cancelled is None:
         raise Conflict(
-            f"job {job.id} is {job.status}; only a queued job can be cancelled", field="job_id"
+            f"job {job.id} is {job.status}; only a queued or running job can be cancelled",
+            field="job_id",
         )
+    return job
+
+
+def retry_job(*, session: Session, tasks: TaskQueue, job_id: str) -> Job:
+    """A failed chunk job's chunk, queued again as a new job at the end of the model's
+    queue (the failed job stays as it was, for the record). 409 unless it failed and has a
+    chunk. The new job takes the model's next sequence number, as a new chunk would
+    (``UPDATE ... RETURNING`` locks the model row), so ``chunk_count`` counts queue places."""
+    failed = get_job(session=session, job_id=job_id)
+    if failed.status != JobStatus.failed or failed.chunk_id is None:
+        raise Conflict(
+            f"job {failed.id} is {failed.status}; only a failed chunk job can be retried",
+            field="job_id",
+        )
+    seq = session.execute(
+        update(Model)
+        .where(Model.id == failed.model_id)
+        .values(chunk_count=Model.chunk_count + 1)
+        .returning(Model.chunk_count)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    job = Job(
+        id=new_id(),
+        model_id=failed.model_id,
+        kind=failed.kind,
+        chunk_id=failed.chunk_id,
+        seq=seq,
+        status=JobStatus.queued,
+        progress=0.0,
+        attempts=0,
+        updater=failed.updater,
+    )
+    session.add(job)
+    session.commit()
+    tasks.model_has_work(job.model_id, job.id)
     return job
 
 

@@ -14,10 +14,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.architectures import ArchitectureSpec, expected_state_dict, parameter_count
+from app.architectures import ArchitectureSpec, expected_state_dict
 from app.db.models import Job, JobKind, JobStatus, Model, ModelStatus, new_id
 from app.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from app.pretrained_weights import (
@@ -32,14 +33,16 @@ from app.schemas.field_errors import ensure_finite
 from app.schemas.models import ModelCreate, checked_architecture, checked_updater
 from app.services.architectures import announced_architectures
 from app.services.orphans import delete_object_quietly
+from app.services.pages import Page, PageRequest
+from app.services.resources import DEFAULT_MAX_PARAMETERS, ResourceLimits, ensure_within_limits
 from app.services.tenants import may_see, owner_for_new_model, session_tenant
 from app.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
-# A worker holds the model in memory to train it; past this size a model is refused (422).
-# 50M float32 parameters = 200 MB of weights.
-MAX_PARAMETERS = 50_000_000
+# The default bound on an entry-point model's parameters, checked by the worker that
+# builds it (a built-in's is checked here: app/services/resources.py).
+MAX_PARAMETERS = DEFAULT_MAX_PARAMETERS
 WEIGHTS_FIELD = "weights"
 
 
@@ -59,9 +62,27 @@ def is_valid_id(value: str) -> bool:
 def get_model(*, session: Session, model_id: str) -> Model:
     """The model, 404 also where it belongs to another tenant than the session's."""
     model = session.get(Model, model_id) if is_valid_id(model_id) else None
-    if model is None or not may_see(session, model.tenant):
+    if model is None or model.deleted_at is not None or not may_see(session, model.tenant):
         raise NotFound(f"no model {model_id!r}", field="model_id")
     return model
+
+
+def find_by_name(*, session: Session, name: str, tenant: str) -> Model | None:
+    """The tenant's live model called ``name`` (unique per tenant among live models)."""
+    return session.scalar(
+        select(Model).where(Model.tenant == tenant, Model.name == name, Model.deleted_at.is_(None))
+    )
+
+
+def ensure_name_free(*, session: Session, name: str) -> None:
+    """409 naming the model that already has this name."""
+    tenant = owner_for_new_model(session)
+    if (existing := find_by_name(session=session, name=name, tenant=tenant)) is not None:
+        raise Conflict(
+            f"name: a model named {name!r} exists already (id {existing.id}); names are "
+            "unique. Choose another name, or delete that model first.",
+            field="name",
+        )
 
 
 def ensure_accepts_chunks(model: Model) -> None:
@@ -74,11 +95,33 @@ def ensure_accepts_chunks(model: Model) -> None:
         )
 
 
-def list_models(*, session: Session) -> list[Model]:
-    query = select(Model).order_by(Model.created_at, Model.id)
+def list_models(
+    *,
+    session: Session,
+    page: PageRequest | None = None,
+    name: str | None = None,
+    status: str | None = None,
+    updater: str | None = None,
+) -> Page[Model]:
+    """Live models, oldest first, optionally only those with this name, status or default
+    updater; one page at a time (the cursor is the last id of the previous page)."""
+    page = page or PageRequest()
+    query = select(Model).where(Model.deleted_at.is_(None))
     if (tenant := session_tenant(session)) is not None:
         query = query.where(Model.tenant == tenant)
-    return list(session.scalars(query))
+    if name is not None:
+        query = query.where(Model.name == name)
+    if status is not None:
+        query = query.where(Model.status == status)
+    if updater is not None:
+        query = query.where(Model.updater["name"].as_string() == updater)
+    if page.cursor is not None:
+        after = session.get(Model, page.cursor) if is_valid_id(page.cursor) else None
+        if after is None:
+            raise InvalidInput("cursor: not a cursor this list gave out", field="cursor")
+        query = query.where(tuple_(Model.created_at, Model.id) > tuple_(after.created_at, after.id))
+    rows = list(session.scalars(query.order_by(Model.created_at, Model.id).limit(page.limit + 1)))
+    return Page.of(rows, page.limit, lambda m: m.id)
 
 
 def initial_weights_key(model_id: str) -> str:
@@ -92,19 +135,16 @@ def create_model(
     tasks: TaskQueue,
     body: ModelCreate,
     weights: UploadedWeights | None = None,
+    resources: ResourceLimits = ResourceLimits(),
 ) -> Model:
     """Validate, store the weights, commit the model with its initialise job, then enqueue."""
     architecture = checked_architecture(body.architecture, announced_architectures(session=session))
     updater = checked_updater(body.updater.model_dump())
     ensure_finite(body.training.model_dump(), "training")
-    if (count := parameter_count(architecture)) is not None and count > MAX_PARAMETERS:
-        raise InvalidInput(
-            f"architecture.params: the model would have {count} parameters, more than the "
-            f"{MAX_PARAMETERS} this service accepts",
-            field="architecture.params",
-        )
+    ensure_within_limits(architecture, updater, resources)
     if weights is not None:
         check_weights(weights.path, architecture)
+    ensure_name_free(session=session, name=body.name)
 
     model_id = new_id()
     key = None
@@ -123,6 +163,8 @@ def create_model(
         architecture=architecture.model_dump(),
         updater=updater.model_dump(),
         training=body.training.model_dump(),
+        promotion=body.promotion.model_dump() if body.promotion else None,
+        retention=body.retention.model_dump() if body.retention else None,
         latest_version=0,
         status=ModelStatus.initialising,
         chunk_count=0,
@@ -144,10 +186,12 @@ def create_model(
         session.flush()
         session.add(job)
         session.commit()
-    except BaseException:
+    except BaseException as exc:
         session.rollback()
         if key is not None:
             delete_object_quietly(store, key)
+        if isinstance(exc, IntegrityError):  # the same name, registered a moment ago
+            ensure_name_free(session=session, name=body.name)
         raise
     tasks.model_has_work(model_id, job.id)
     return model

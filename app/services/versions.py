@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 
 from app.db.models import ModelVersion
 from app.errors import Conflict, InvalidInput, NotFound
+from app.services.aliases import ALIAS_NAME, resolve_alias
 from app.services.models import get_model
+from app.services.pages import Page, PageRequest
 from app.storage import MODEL_FILE, PT2_FILE
 
 VERSION_REF = re.compile(r"latest|[0-9]+")
@@ -27,26 +29,35 @@ class Artifact:
     media_type: str
 
 
-def list_versions(*, session: Session, model_id: str) -> list[ModelVersion]:
+def list_versions(
+    *, session: Session, model_id: str, page: PageRequest | None = None
+) -> Page[ModelVersion]:
+    """The model's versions, oldest first; the cursor is the last number shown."""
     get_model(session=session, model_id=model_id)
-    return list(
-        session.scalars(
-            select(ModelVersion)
-            .where(ModelVersion.model_id == model_id)
-            .order_by(ModelVersion.number)
-        )
-    )
+    page = page or PageRequest()
+    query = select(ModelVersion).where(ModelVersion.model_id == model_id)
+    if page.cursor is not None:
+        query = query.where(ModelVersion.number > page.seq_cursor())
+    rows = list(session.scalars(query.order_by(ModelVersion.number).limit(page.limit + 1)))
+    return Page.of(rows, page.limit, lambda v: str(v.number))
 
 
 def get_version(*, session: Session, model_id: str, ref: str) -> ModelVersion:
-    """``ref`` is a version number or ``latest``."""
-    if not VERSION_REF.fullmatch(ref):
-        raise InvalidInput(
-            f"version: must be a version number or 'latest', got {ref[:40]!r}", field="version"
-        )
+    """``ref`` is a version number, ``latest``, or one of the model's aliases."""
     model = get_model(session=session, model_id=model_id)
-    # (a long digit string is beyond any version, and beyond what int() parses by default)
-    number = model.latest_version if ref == "latest" else int(ref) if len(ref) <= 18 else None
+    number: int | None
+    if VERSION_REF.fullmatch(ref):
+        # (a long digit string is beyond any version, and beyond what int() parses by default)
+        number = model.latest_version if ref == "latest" else int(ref) if len(ref) <= 18 else None
+    elif ALIAS_NAME.fullmatch(ref):
+        number = resolve_alias(session, model.id, ref)
+        if number is None:
+            raise NotFound(f"model {model.id} has no version or alias {ref!r}", field="version")
+    else:
+        raise InvalidInput(
+            f"version: must be a version number, 'latest' or an alias, got {ref[:40]!r}",
+            field="version",
+        )
     version = (
         session.get(ModelVersion, (model.id, number))
         if number is not None and number <= MAX_VERSION_NUMBER

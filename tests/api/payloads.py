@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import uuid
 from typing import Any
 
 import numpy as np
@@ -13,8 +14,9 @@ NUM_CLASSES = 3
 
 
 def model_body(**overrides: Any) -> dict[str, Any]:
+    """A valid registration; its default name is unique (names are, per tenant)."""
     body: dict[str, Any] = {
-        "name": "digits",
+        "name": f"digits-{uuid.uuid4().hex[:8]}",
         "architecture": {
             "name": "mlp",
             "params": {"input_dim": INPUT_DIM, "hidden": [8], "num_classes": NUM_CLASSES},

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from app.api.main import create_app
-from app.db.models import ApiKey, Model
 from app.db.migrate import upgrade_to_head
+from app.db.models import ApiKey, Model
 from app.services.keys import create_key, revoke_key
 from tests.api.harness import Api, embedded_settings
 from tests.api.payloads import chunk_arrays, model_body, npz_bytes

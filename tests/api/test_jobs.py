@@ -60,9 +60,27 @@ def test_a_queued_job_can_be_cancelled_once(api: Api) -> None:
     assert api.client.get(f"/v1/jobs/{job_id}").json()["status"] == "cancelled"
 
 
-@pytest.mark.parametrize("status", [JobStatus.running, JobStatus.succeeded, JobStatus.failed])
-def test_a_started_or_finished_job_cannot_be_cancelled(api: Api, status: JobStatus) -> None:
-    # given: a job a worker has taken (or finished)
+def test_a_running_job_is_cancelled_for_its_worker_to_stop(api: Api) -> None:
+    # given: a job a worker has taken
+    model = api.create_model()
+    job_id = submit(api, model["id"])
+    with api.sessions.begin() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        job.status = JobStatus.running
+
+    # when
+    response = api.client.post(f"/v1/jobs/{job_id}/cancel")
+
+    # then: cancelled at once (the worker notices at its next progress report)
+    assert response.status_code == 200
+    assert response.json()["status"] == "cancelled"
+    assert api.client.get(f"/v1/jobs/{job_id}").json()["status"] == "cancelled"
+
+
+@pytest.mark.parametrize("status", [JobStatus.succeeded, JobStatus.failed])
+def test_a_finished_job_cannot_be_cancelled(api: Api, status: JobStatus) -> None:
+    # given: a job a worker has finished
     model = api.create_model()
     job_id = submit(api, model["id"])
     with api.sessions.begin() as session:

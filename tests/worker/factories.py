@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import torch
@@ -29,7 +30,7 @@ def create_model(
     training = TrainingConfig.model_validate(body.get("training", {}))
     updater = validate_updater(body.get("updater", {}))
     model = Model(
-        name=body.get("name", "m"),
+        name=body.get("name") or f"m-{uuid.uuid4().hex[:8]}",
         architecture=architecture.model_dump(),
         updater=updater.model_dump(),
         training=training.model_dump(),

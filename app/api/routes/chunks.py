@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import SessionDep, SessionmakerDep, SettingsDep, StoreDep, TasksDep
+from app.api.paging import PageDep
 from app.api.upload_folders import sweep_at_start, upload_folder
 from app.api.upload_stream import FILE_FIELD, receive_multipart
 from app.errors import InvalidInput
@@ -25,6 +26,7 @@ from app.schemas.models import checked_updater
 from app.schemas.problem import problem_responses
 from app.schemas.updaters import UpdaterSpec
 from app.services import chunks as service
+from app.services.resources import ResourceLimits, ensure_within_limits
 
 router = APIRouter(prefix="/v1/models/{model_id}/chunks", tags=["chunks"], lifespan=sweep_at_start)
 
@@ -111,6 +113,8 @@ async def submit_chunk(
         if upload.file is None:
             raise InvalidInput("file: a multipart part named 'file' is required", field="file")
         updater = parse_updater_field(upload.fields.get(UPDATER_FIELD))
+        if updater is not None:  # this job's memory, as the model's own is at registration
+            ensure_within_limits(target.architecture, updater, ResourceLimits.of(settings))
         submitted = await run_in_threadpool(
             service.submit_chunk,
             sessions=sessions,
@@ -130,7 +134,10 @@ async def submit_chunk(
     )
 
 
-@router.get("", response_model=ChunkList, responses=problem_responses(404))
-def list_chunks(model_id: str, session: SessionDep) -> ChunkList:
-    chunks = service.list_chunks(session=session, model_id=model_id)
-    return ChunkList(items=[ChunkPublic.model_validate(c, from_attributes=True) for c in chunks])
+@router.get("", response_model=ChunkList, responses=problem_responses(404, 422))
+def list_chunks(model_id: str, session: SessionDep, page: PageDep) -> ChunkList:
+    found = service.list_chunks(session=session, model_id=model_id, page=page)
+    return ChunkList(
+        items=[ChunkPublic.model_validate(c, from_attributes=True) for c in found.items],
+        next_cursor=found.next_cursor,
+    )

@@ -9,34 +9,42 @@ from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import StreamingResponse
 
 from app.api.deps import SessionDep, StoreDep
+from app.api.paging import PageDep
 from app.db.models import ModelVersion
 from app.errors import ServiceUnavailable
 from app.schemas.problem import problem_responses
 from app.schemas.versions import ArtifactFormat, VersionList, VersionPublic
 from app.services import versions as service
+from app.services.aliases import aliases_by_version
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/models/{model_id}/versions", tags=["versions"])
 
-VersionRef = Annotated[str, "a version number or 'latest'"]
+VersionRef = Annotated[str, "a version number, 'latest' or an alias"]
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
-def version_public(version: ModelVersion) -> VersionPublic:
-    return VersionPublic.model_validate(version, from_attributes=True)
+def version_public(version: ModelVersion, aliases: dict[int, list[str]]) -> VersionPublic:
+    public = VersionPublic.model_validate(version, from_attributes=True)
+    public.aliases = aliases.get(version.number, [])
+    return public
 
 
-@router.get("", response_model=VersionList, responses=problem_responses(404))
-def list_versions(model_id: str, session: SessionDep) -> VersionList:
-    versions = service.list_versions(session=session, model_id=model_id)
-    return VersionList(items=[version_public(v) for v in versions])
+@router.get("", response_model=VersionList, responses=problem_responses(404, 422))
+def list_versions(model_id: str, session: SessionDep, page: PageDep) -> VersionList:
+    found = service.list_versions(session=session, model_id=model_id, page=page)
+    aliases = aliases_by_version(session, model_id)
+    return VersionList(
+        items=[version_public(v, aliases) for v in found.items], next_cursor=found.next_cursor
+    )
 
 
 @router.get("/{version}", response_model=VersionPublic, responses=problem_responses(404, 422))
 def get_version(model_id: str, version: VersionRef, session: SessionDep) -> VersionPublic:
-    """``version`` is a number or ``latest``."""
-    return version_public(service.get_version(session=session, model_id=model_id, ref=version))
+    """``version`` is a number, ``latest``, or an alias such as ``production``."""
+    found = service.get_version(session=session, model_id=model_id, ref=version)
+    return version_public(found, aliases_by_version(session, found.model_id))
 
 
 def etag_matches(if_none_match: str | None, sha256: str) -> bool:
@@ -69,7 +77,7 @@ def get_artifact(
     artifact = service.get_artifact(session=session, model_id=model_id, ref=version, fmt=format)
     headers = {
         "ETag": f'"{artifact.sha256}"',
-        "Cache-Control": "no-cache" if version == "latest" else IMMUTABLE,
+        "Cache-Control": IMMUTABLE if version.isdigit() else "no-cache",  # aliases move
     }
     if etag_matches(if_none_match, artifact.sha256):
         return Response(status_code=304, headers=headers)
