@@ -71,6 +71,7 @@ for command in (
     client.status,
     client.jobs,
     client.cancel,
+    client.retry,
     client.versions,
     client.pull,
     client.metrics,

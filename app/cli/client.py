@@ -81,6 +81,7 @@ def api(ctx: typer.Context) -> Iterator[ApiClient]:
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead.")]
 ModelOption = Annotated[str, typer.Option("--model", "-m", help="Model id or name.")]
+INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, as shells report Ctrl-C
 Interval = Annotated[float, typer.Option(min=0.05, help="Seconds between polls while following.")]
 MaxWait = Annotated[
     float | None,
@@ -369,7 +370,7 @@ def push(
         )
         if follow:
             note(f"Chunk {accepted.get('chunk_id')} accepted; following job {accepted['job_id']}.")
-            job = follow_job(client, accepted["job_id"], interval=interval, max_wait=max_wait)
+            job = follow_until_interrupted(client, accepted["job_id"], interval, max_wait)
     if follow:
         finish_followed(job, as_json)
         return
@@ -402,7 +403,7 @@ def status(
     """Show a job: status, progress, versions, metrics, error."""
     with api(ctx) as client:
         if follow:
-            job = follow_job(client, job_id, interval=interval, max_wait=max_wait)
+            job = follow_until_interrupted(client, job_id, interval, max_wait)
         else:
             job = client.get_json(f"/v1/jobs/{segment(job_id)}")
     if follow:
@@ -419,7 +420,54 @@ def cancel(
     """Cancel a queued or running job (a running one stops within seconds)."""
     with api(ctx) as client:
         job = client.post_json(f"/v1/jobs/{segment(job_id)}/cancel")
+    if not as_json:
+        note(cancel_outcome(job))
     emit(job, as_json, job_view)
+
+
+def cancel_outcome(job: dict[str, Any]) -> str:
+    """What the cancel did, in words (the job JSON alone does not say it)."""
+    job_id = job.get("id")
+    if job.get("status") == "cancelled":
+        return (
+            f"Job {job_id} is cancelled: it publishes no version, and the model's next job "
+            "runs."
+        )
+    return (
+        f"Job {job_id} is stopping: it is {job.get('status')} and stops at its next step, "
+        f"publishing nothing. Check with: relearn status {job_id}"
+    )
+
+
+def retry(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(metavar="JOB", help="A failed job's id.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Queue a failed job's chunk again, as a new job at the end of the model's queue."""
+    with api(ctx) as client:
+        job = client.post_json(f"/v1/jobs/{segment(job_id)}/retry")
+    if not as_json:
+        note(
+            f"Job {job_id}'s chunk is queued again as job [bold]{job.get('id')}[/]. "
+            f"Follow it with: relearn status {job.get('id')} --follow"
+        )
+    emit(job, as_json, job_view)
+
+
+def follow_until_interrupted(
+    client: ApiClient, job_id: str, interval: float, max_wait: float | None
+) -> dict[str, Any]:
+    """``follow_job``; Ctrl-C stops following, not the job, and says how to stop it."""
+    try:
+        return follow_job(client, job_id, interval=interval, max_wait=max_wait)
+    except KeyboardInterrupt:
+        note(
+            f"\nStopped following job {job_id}. The job keeps running on the server. "
+            f"Watch it again with `relearn status {job_id} --follow`; stop it with "
+            f"`relearn cancel {job_id}`."
+        )
+        raise typer.Exit(INTERRUPTED_EXIT_CODE) from None
 
 
 def jobs(ctx: typer.Context, model: ModelOption, as_json: JsonFlag = False) -> None:

@@ -50,12 +50,21 @@ def create(
     tenant: Annotated[
         str, typer.Option(help="Whose key: the models it makes and sees belong to this tenant.")
     ],
+    if_none: Annotated[
+        bool,
+        typer.Option(
+            "--if-none", help="Only if no key was ever made (first start of a deployment)."
+        ),
+    ] = False,
 ) -> None:
     """Make a key for TENANT and print it, once: it is not stored and cannot be shown again."""
     from app.errors import DomainError
-    from app.services.keys import create_key
+    from app.services.keys import any_key_exists, create_key
 
     with database_session(get_settings()) as session:
+        if if_none and any_key_exists(session=session):
+            note("A key exists already: none made (`relearn keys list` shows them).")
+            return
         try:
             new = create_key(session=session, tenant=tenant)
         except DomainError as exc:

@@ -33,7 +33,7 @@ from app.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, Servic
 from app.queue import TaskQueue
 from app.schemas.chunks import ChunkAccepted
 from app.schemas.updaters import UpdaterSpec
-from app.services.models import get_model
+from app.services.models import ensure_accepts_chunks, get_model
 from app.services.orphans import delete_object_quietly
 from app.services.pages import Page, PageRequest
 from app.storage import ObjectStore, chunk_key
@@ -70,6 +70,7 @@ def upload_target(*, sessions: sessionmaker[Session], model_id: str) -> UploadTa
     """The model an upload goes to (404 before any byte of the body is read)."""
     with sessions() as session:
         model = get_model(session=session, model_id=model_id)
+        ensure_accepts_chunks(model)
         return UploadTarget(
             model_id=model.id,
             architecture=ArchitectureSpec.model_validate(model.architecture),

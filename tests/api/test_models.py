@@ -14,10 +14,11 @@ from safetensors.torch import load_file
 from sqlalchemy import select
 
 from app.architectures import validate_architecture
-from app.db.models import Job, Model, ModelVersion
+from app.db.models import Chunk, Job, Model, ModelVersion
 from tests.api.harness import Api
 from tests.api.initialised import make_version_zero
-from tests.api.payloads import INPUT_DIM, NUM_CLASSES, model_body
+from tests.api.jobs_helpers import post_chunk
+from tests.api.payloads import INPUT_DIM, NUM_CLASSES, chunk_arrays, model_body, npz_bytes
 from worker.architectures import initial_model
 
 CNN = {"name": "cnn", "params": {"input_shape": [1, 8, 8], "num_classes": 3, "channels": [4]}}
@@ -310,3 +311,21 @@ def test_input_dim_and_num_classes_shape_the_weights(api: Api) -> None:
     # then: first layer (8, INPUT_DIM), last layer (NUM_CLASSES, 8)
     assert weights["layers.0.weight"].shape == (8, INPUT_DIM)
     assert weights["layers.2.weight"].shape == (NUM_CLASSES, 8)
+
+
+def test_a_failed_model_refuses_chunks_with_409(api: Api) -> None:
+    # given: a model whose version 0 could not be made (as a worker marks it)
+    model = api.create_model()
+    with api.sessions.begin() as session:
+        row = session.get(Model, model["id"])
+        assert row is not None
+        row.status, row.error = "failed", "weights do not fit the architecture: ..."
+
+    # when
+    response = post_chunk(api, model["id"], npz_bytes(chunk_arrays()))
+
+    # then: 409 saying why, and no chunk recorded
+    assert response.status_code == 409, response.text
+    assert "weights do not fit" in response.json()["detail"]
+    assert api.client.get(f"/v1/models/{model['id']}").json()["status"] == "failed"
+    assert api.count(Chunk) == 0

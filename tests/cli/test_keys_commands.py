@@ -103,3 +103,22 @@ def test_the_client_sends_relearn_api_key_as_a_bearer_token(
     bare._http._transport = httpx.MockTransport(answer)
     bare.get_json("/v1/models")
     assert seen == ["Bearer rlk_secret", None]
+
+
+def test_keys_create_if_none_makes_only_the_first_key(settings_env: Path) -> None:
+    runner = CliRunner()
+    first = runner.invoke(app, ["keys", "create", "--if-none", "--tenant", "default"])
+    again = runner.invoke(app, ["keys", "create", "--if-none", "--tenant", "default"])
+    assert first.exit_code == 0 and again.exit_code == 0, describe(again)
+    assert first.stdout.strip().startswith("rlk_") and again.stdout.strip() == ""
+    assert len(stored_keys()) == 1
+
+
+def test_compose_closes_the_api_and_makes_a_key() -> None:
+    import yaml
+
+    compose = yaml.safe_load((Path(__file__).parents[2] / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert services["api"]["environment"]["RELEARN_AUTH"] == "required"
+    assert services["create-key"]["command"][:4] == ["relearn", "keys", "create", "--if-none"]
+    assert "create-key" in services["api"]["depends_on"]

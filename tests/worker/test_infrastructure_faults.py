@@ -84,9 +84,8 @@ def test_a_store_outage_longer_than_the_attempts_never_fails_the_job(
 def test_faults_are_told_apart_from_failures_of_the_job() -> None:
     # a real connection refused by PostgreSQL's driver (nothing listens on the port)
     engine = create_engine(f"postgresql+psycopg://u@127.0.0.1:{free_port()}/db")
-    with pytest.raises(OperationalError) as refused:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+    with pytest.raises(OperationalError) as refused, engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
     engine.dispose()
     assert is_infrastructure_fault(refused.value)
     assert is_infrastructure_fault(StorageUnavailable("timed out"))
