@@ -49,6 +49,10 @@ class Model(Resource):
     created_at: datetime
     status: str | None = Field(None, description="initialising, ready or failed (wave 2).")
     error: str | None = None
+    promotion: dict[str, Any] | None = Field(
+        None, description="The gate that moves an alias only to versions passing its bounds."
+    )
+    retention: dict[str, Any] | None = None
 
 
 class LossPoint(Resource):
@@ -103,6 +107,7 @@ class Version(Resource):
     metrics: dict[str, Any] = Field(default_factory=dict)
     updater: Spec | None = None
     parent: int | None = None
+    aliases: list[str] = Field(default_factory=list, description="Aliases naming this version.")
 
 
 class Chunk(Resource):
@@ -143,6 +148,7 @@ class Alias(Resource):
 
     alias: str
     version: int
+    updated_at: datetime | None = None
 
 
 class Architecture(Resource):

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_JSON_BODY_BYTES = 1024 * 1024
-STREAMED_UPLOAD_PATH = re.compile(r"^/v1/models/[^/]+/chunks/?$")
+STREAMED_UPLOAD_PATH = re.compile(r"^/v1/models(/[^/]+/chunks)?/?$")
 DECIMAL = re.compile(rb"[0-9]{1,18}")
 CLOSE = (b"connection", b"close")
 

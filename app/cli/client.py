@@ -429,10 +429,7 @@ def cancel_outcome(job: dict[str, Any]) -> str:
     """What the cancel did, in words (the job JSON alone does not say it)."""
     job_id = job.get("id")
     if job.get("status") == "cancelled":
-        return (
-            f"Job {job_id} is cancelled: it publishes no version, and the model's next job "
-            "runs."
-        )
+        return f"Job {job_id} is cancelled: it publishes no version, and the model's next job runs."
     return (
         f"Job {job_id} is stopping: it is {job.get('status')} and stops at its next step, "
         f"publishing nothing. Check with: relearn status {job_id}"

@@ -21,7 +21,8 @@ class VersionPublic(BaseModel):
     artifact_sha256: str = Field(description="sha256 of model.safetensors (its ETag).")
     artifact_size: int
     pt2_sha256: str | None = Field(
-        description="sha256 of model.pt2; null until a worker has exported version 0."
+        description="sha256 of model.pt2, written with the version; null for versions "
+        "published before the export moved into the publish."
     )
     metrics: dict[str, Any]
     updater: UpdaterSpec | None

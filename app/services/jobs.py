@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from app.db.models import Job, JobStatus, Model, new_id, utcnow
+from app.db.models import Job, JobKind, JobStatus, Model, new_id, utcnow
 from app.errors import Conflict, NotFound
 from app.queue import TaskQueue
 from app.services.models import get_model, is_valid_id
@@ -48,7 +48,8 @@ def list_jobs(
     the last ``seq`` shown."""
     get_model(session=session, model_id=model_id)
     page = page or PageRequest()
-    query = select(Job).where(Job.model_id == model_id)
+    # The initialise job (version 0) is the model's, not a chunk's: lists show chunk jobs.
+    query = select(Job).where(Job.model_id == model_id, Job.kind != JobKind.initialise)
     if status is not None:
         query = query.where(Job.status == status)
     if updater is not None:
@@ -68,6 +69,12 @@ def cancel_job(*, session: Session, job_id: str) -> Job:
     job cancelled, abandons the attempt and goes on with the model's next job.
     """
     job = get_job(session=session, job_id=job_id)
+    if job.kind == JobKind.initialise:
+        raise Conflict(
+            f"job {job.id} makes the model's version 0 and cannot be cancelled; "
+            "delete the model instead",
+            field="job_id",
+        )
     cancelled = session.scalar(
         update(Job)
         .where(Job.id == job.id, Job.status.in_((JobStatus.queued, JobStatus.running)))

@@ -56,9 +56,15 @@ class Api:
         finally:
             client.close()
 
-    def create_model(self, **overrides: Any) -> dict[str, Any]:
+    def create_model(self, *, ready: bool = True, **overrides: Any) -> dict[str, Any]:
+        """Register a model and (``ready``) let the real job runner make its version 0, as
+        a worker would; returns the 201 body."""
+        from tests.api.initialised import make_version_zero
+
         response = self.client.post("/v1/models", json=model_body(**overrides))
         assert response.status_code == 201, response.text
+        if ready:
+            make_version_zero(self, response.json()["id"])
         return response.json()
 
 

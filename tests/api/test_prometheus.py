@@ -46,7 +46,7 @@ def sample(samples: Samples, name: str, **labels: str) -> float:
 
 def test_jobs_are_counted_by_status(api: Api) -> None:
     # given: a model (whose version 0 may be a job of its own)
-    model = api.create_model()
+    model = api.create_model(ready=False)
     before = scrape(api)
 
     # when: three jobs, one of them cancelled
@@ -70,7 +70,7 @@ def test_jobs_are_counted_by_status(api: Api) -> None:
 def test_durations_come_from_the_job_rows(api: Api) -> None:
     # given: a job that waited 2 s and ran 10 s with 7 s of training; one that waited 0.5 s
     # and failed after 40 s; one still queued
-    model = api.create_model()
+    model = api.create_model(ready=False)
     done, failed, _ = (submit(api, model["id"], seed) for seed in range(3))
     t0 = utcnow()
 

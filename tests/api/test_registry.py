@@ -16,7 +16,7 @@ from tests.api.published import publish_version
 
 def ready_model(api: Api, name: str, versions: int = 0) -> str:
     """A model called ``name`` with version 0 and ``versions`` published updates."""
-    model_id: str = api.create_model(name=name)["id"]
+    model_id: str = api.create_model(ready=False, name=name)["id"]
     make_version_zero(api, model_id)
     for i in range(versions):
         publish_version(api, model_id, submit(api, model_id, seed=i), [0.5] * (i + 1))
@@ -25,7 +25,7 @@ def ready_model(api: Api, name: str, versions: int = 0) -> str:
 
 def test_a_second_model_with_the_same_name_is_409_naming_the_first(api: Api) -> None:
     # given
-    first = api.create_model(name="digits")["id"]
+    first = api.create_model(ready=False, name="digits")["id"]
     # when
     again = api.client.post("/v1/models", json=model_body(name="digits"))
     # then
@@ -39,8 +39,8 @@ def test_a_second_model_with_the_same_name_is_409_naming_the_first(api: Api) -> 
 
 def test_name_lookup_finds_one_model_or_none(api: Api) -> None:
     # given
-    wanted = api.create_model(name="wanted")["id"]
-    api.create_model(name="other")
+    wanted = api.create_model(ready=False, name="wanted")["id"]
+    api.create_model(ready=False, name="other")
     # when
     found = api.client.get("/v1/models", params={"name": "wanted"}).json()
     missing = api.client.get("/v1/models", params={"name": "nobody"}).json()
@@ -51,7 +51,7 @@ def test_name_lookup_finds_one_model_or_none(api: Api) -> None:
 
 def test_models_page_with_limit_and_cursor_and_filter_by_status(api: Api) -> None:
     # given: three models, one of them ready
-    ids = [api.create_model(name=f"m{i}")["id"] for i in range(3)]
+    ids = [api.create_model(ready=False, name=f"m{i}")["id"] for i in range(3)]
     make_version_zero(api, ids[1])
     # when
     first = api.client.get("/v1/models", params={"limit": 2}).json()
@@ -155,7 +155,9 @@ def test_a_promotion_policy_is_stored_and_shown_and_checked(api: Api) -> None:
     # given
     policy = {"alias": "production", "max_forgetting": 0.05, "max_accuracy_drop": 0.1}
     # when
-    created = api.create_model(name="gated", promotion=policy, retention={"keep_chunks": 3})
+    created = api.create_model(
+        ready=False, name="gated", promotion=policy, retention={"keep_chunks": 3}
+    )
     reserved = api.client.post("/v1/models", json=model_body(promotion={"alias": "latest"}))
     out_of_range = api.client.post(
         "/v1/models", json=model_body(promotion={"alias": "p", "max_forgetting": 2})
@@ -187,7 +189,8 @@ def test_jobs_and_chunks_page_and_jobs_filter_by_status_and_updater(api: Api) ->
     chunks = api.client.get(f"{base}/chunks", params={"limit": 2}).json()
     chunks_rest = api.client.get(f"{base}/chunks", params={"cursor": chunks["next_cursor"]})
     # then
-    assert len(first["items"]) == 2 and [j["id"] for j in rest["items"]] == [queued[1], der]
+    # (the initialise job is the model's, not a chunk's: job lists show chunk jobs only)
+    assert [j["id"] for j in first["items"]] == queued and [j["id"] for j in rest["items"]] == [der]
     assert [j["id"] for j in waiting["items"]] == [*queued, der]
     assert [j["id"] for j in by_der["items"]] == [der]
     assert len(chunks["items"]) == 2 and len(chunks_rest.json()["items"]) == 1

@@ -76,8 +76,13 @@ def test_latest_is_revalidated_not_cached_forever(api: Api) -> None:
 
 
 def test_pt2_is_409_until_exported_then_served(api: Api) -> None:
-    # given: version 0, not exported yet
+    # given: a version whose program is not recorded (published before pt2 export moved
+    # into the publish)
     model = api.create_model()
+    with api.sessions.begin() as session:
+        row = session.get(ModelVersion, (model["id"], 0))
+        assert row is not None
+        row.pt2_sha256 = None
     url = f"/v1/models/{model['id']}/versions/0/artifact?format=pt2"
 
     # when / then: 409 saying to retry

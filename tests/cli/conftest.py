@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 
-from tests.cli.runner import Relearn, embedded_settings
+from tests.cli.runner import SERVED_APPS, Relearn, embedded_settings
 from tests.services import free_port
 
 
@@ -27,9 +27,9 @@ def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     settings = embedded_settings(tmp_path_factory.mktemp("relearn-home"))
     upgrade_to_head(settings.database_url)
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
+    app = create_app(settings)
+    SERVED_APPS[f"http://127.0.0.1:{port}"] = app
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, name="relearn-test-api", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from click.testing import Result
 from typer.testing import CliRunner
@@ -44,3 +45,17 @@ def mlp_args(name: str, input_dim: int = 4, num_classes: int = 3) -> Sequence[st
         "models", "create", "--name", name, "--input-dim", str(input_dim),
         "--hidden", "8", "--num-classes", str(num_classes),
     )  # fmt: skip
+
+
+# The apps the CLI tests serve, by base URL, so a test can act as their worker.
+SERVED_APPS: dict[str, Any] = {}
+
+
+def make_version_zero(api_url: str, model_id: str) -> None:
+    """Run the model's initialise job with the real job runner, as a worker would."""
+    from types import SimpleNamespace
+
+    from tests.api.initialised import make_version_zero as run_initialise
+
+    app = SERVED_APPS[api_url]
+    run_initialise(SimpleNamespace(sessions=app.state.sessions, store=app.state.store), model_id)  # type: ignore[arg-type]

@@ -11,7 +11,8 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.cli.runner import Relearn, describe, mlp_args
+from app.db.models import ModelVersion
+from tests.cli.runner import SERVED_APPS, Relearn, describe, make_version_zero, mlp_args
 from tests.services import free_port
 
 INPUT_DIM = 4
@@ -27,7 +28,10 @@ def write_chunk(path: Path, n: int = 24, seed: int = 0) -> Path:
 
 
 def create_model(relearn: Relearn, name: str, *extra: str) -> dict:
-    return json.loads(relearn.ok(*mlp_args(name, INPUT_DIM, NUM_CLASSES), *extra).stdout)
+    """Register a model through the CLI; a stand-in worker then makes its version 0."""
+    model = json.loads(relearn.ok(*mlp_args(name, INPUT_DIM, NUM_CLASSES), *extra).stdout)
+    make_version_zero(relearn.url, model["id"])
+    return model
 
 
 def push_chunk(relearn: Relearn, model_id: str, tmp_path: Path) -> dict:
@@ -215,8 +219,10 @@ def test_pull_latest_resolves_the_version_number(
 def test_pull_of_a_program_not_exported_yet_fails_and_leaves_no_file(
     relearn: Relearn, tmp_path: Path
 ) -> None:
-    # given: version 0's .pt2 is exported by a worker, and none runs here
+    # given: a version whose .pt2 is not recorded yet
     model = create_model(relearn, "no-pt2")
+    with SERVED_APPS[relearn.url].state.sessions.begin() as session:
+        session.get(ModelVersion, (model["id"], 0)).pt2_sha256 = None
     target = tmp_path / "model.pt2"
 
     # when: not waiting for it
@@ -340,7 +346,7 @@ def test_cancelling_a_cancelled_job_is_a_conflict(relearn: Relearn, tmp_path: Pa
     # then
     assert result.exit_code == 1, describe(result)
     assert "Error 409 Conflict" in result.stderr
-    assert "only a queued job can be cancelled" in result.stderr
+    assert "only a queued or running job can be cancelled" in result.stderr
 
 
 def test_jobs_versions_and_metrics_of_a_new_model(relearn: Relearn, tmp_path: Path) -> None:
