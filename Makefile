@@ -32,7 +32,7 @@ TEST_PLUGIN := tests/plugins/relearn_toy_arch
 PLUGIN_STAMP := $(VENV)/.test-plugin-installed
 
 $(PLUGIN_STAMP): $(DEV_STAMP) $(TEST_PLUGIN)/pyproject.toml
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e $(TEST_PLUGIN)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e $(TEST_PLUGIN)
 	touch $(PLUGIN_STAMP)
 
 test: lint services $(PLUGIN_STAMP)
