@@ -16,7 +16,7 @@ from app.db.models import utcnow
 from tests.api.harness import Api
 from tests.api.job_rows import set_job
 from tests.api.jobs_helpers import submit
-from tests.api.serving import served
+from tests.serving import served
 
 
 def read_events(client: httpx.Client, job_id: str, **params: Any) -> list[tuple[str, Any]]:

@@ -22,8 +22,8 @@ from app.cli.follow import latest_loss
 from app.db.migrate import upgrade_to_head
 from app.db.models import Job, utcnow
 from tests.api.job_rows import set_job
-from tests.api.serving import served
 from tests.cli.runner import Relearn, describe, embedded_settings, mlp_args
+from tests.serving import served
 
 
 @dataclass

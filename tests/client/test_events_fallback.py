@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute
 
 from relearn import Client, NotFound
 from tests.client.data import chunks, spec
-from tests.client.threaded_server import served
+from tests.serving import served
 
 EVENTS_PATH = "/v1/jobs/{job_id}/events"
 
