@@ -19,7 +19,6 @@ from app.config import Settings, get_settings
 log = logging.getLogger(__name__)
 
 PROCESS_MODEL_TASK = "relearn.process_model"
-EXPORT_VERSION_TASK = "relearn.export_version"
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -79,18 +78,6 @@ def enqueue_model_work(
     celery.send_task(PROCESS_MODEL_TASK, args=[model_id, job_id], queue=settings.queue_name)
 
 
-def enqueue_export(
-    model_id: str,
-    number: int,
-    *,
-    settings: Settings | None = None,
-    celery: Celery | None = None,
-) -> None:
-    """Ask a worker to export the ``.pt2`` program of a version that has none (version 0)."""
-    settings, celery = _sender(settings, celery)
-    celery.send_task(EXPORT_VERSION_TASK, args=[model_id, number], queue=settings.queue_name)
-
-
 @dataclass(frozen=True)
 class TaskQueue:
     """The API's sender, used after a commit: it logs a broker failure instead of raising.
@@ -113,14 +100,5 @@ class TaskQueue:
                 model_id,
                 job_id,
             )
-            return False
-        return True
-
-    def export_version(self, model_id: str, number: int) -> bool:
-        """Ask a worker to export a version's pt2 program. False (logged) on broker failure."""
-        try:
-            enqueue_export(model_id, number, settings=self.settings, celery=self.celery)
-        except Exception:
-            log.exception("could not enqueue the export of model %s version %s", model_id, number)
             return False
         return True
