@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from worker.updaters.protocol import StateMismatch, UpdaterState
-from worker.updaters.rng import distinct_indices
+from worker.updaters.stored_rows import StoredRows
 
 if TYPE_CHECKING:
     from worker.updaters.replay_memory import Derive
@@ -67,19 +67,15 @@ def draw_priorities(count: int, generator: torch.Generator) -> torch.Tensor:
     return torch.rand(count, dtype=torch.float64, generator=generator, device=generator.device)
 
 
-class ClassBalancedBuffer:
+class ClassBalancedBuffer(StoredRows):
     """Up to ``capacity`` items of named fields, one of them the label ``y``, kept balanced
-    over the classes seen and uniform within each. Same interface as ``ReservoirBuffer``."""
+    over the classes seen and uniform within each. Same interface as ``ReservoirBuffer``;
+    ``fields`` are each (len, ...): the kept rows."""
 
     def __init__(self, capacity: int, device: torch.device) -> None:
-        if capacity < 1:
-            raise ValueError(f"capacity must be >= 1, got {capacity}")
-        self.capacity = capacity
-        self.device = device
-        self.seen = 0  # items offered so far, over the whole stream
+        super().__init__(capacity, device)
         self.class_seen: dict[int, int] = {}  # n_c
         self.class_held: dict[int, int] = {}  # q_c after the last add
-        self.fields: dict[str, torch.Tensor] = {}  # each (len, ...): the kept rows
         self.priority = torch.empty(0, dtype=torch.float64, device=device)
 
     def __len__(self) -> int:
@@ -128,27 +124,6 @@ class ClassBalancedBuffer:
         self.priority = pool_priority[keep]
         self.class_held = {c: q for c, q in quotas.items() if q > 0}
         self.seen += count
-
-    def add_all(
-        self,
-        generator: torch.Generator,
-        block: int = 65536,
-        derive: Derive | None = None,
-        **items: torch.Tensor,
-    ) -> None:
-        """Offer many items in order, ``block`` at a time (bounds the temporaries)."""
-        count = self._check_batch(items, derived=derive is not None)
-        for start in range(0, count, block):
-            part = {k: v[start : start + block] for k, v in items.items()}
-            self.add(generator, derive=derive, **part)
-
-    def sample(self, k: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        """min(k, len) distinct stored items, drawn uniformly (a device ``randperm``)."""
-        size = len(self)
-        if size == 0:
-            raise ValueError("cannot sample from an empty memory")
-        index = distinct_indices(size, k, generator).to(self.device)
-        return {name: values[index] for name, values in self.fields.items()}
 
     def state_dict(self, prefix: str = "buffer") -> UpdaterState:
         """The kept rows (``{prefix}.{field}``, ``{prefix}.priority``) and the counters
@@ -213,22 +188,9 @@ class ClassBalancedBuffer:
         )
         return order[rank < lookup[sorted_labels]].sort().values
 
-    def _check_batch(self, batch: dict[str, torch.Tensor], derived: bool) -> int:
+    def _check_batch(self, batch: dict[str, torch.Tensor], derived: bool = False) -> int:
         if "y" not in batch:
             raise ValueError("a class-balanced memory needs the labels as field 'y'")
         if PRIORITY in batch:
             raise ValueError(f"{PRIORITY!r} is reserved by the class-balanced memory")
-        lengths = {values.shape[0] for values in batch.values()}
-        if len(lengths) != 1:
-            raise ValueError(f"fields differ in length: {sorted(lengths)}")
-        if self.fields:
-            missing_or_extra = set(batch) ^ set(self.fields)
-            if (set(batch) - set(self.fields)) or (not derived and missing_or_extra):
-                raise ValueError(f"fields {sorted(batch)} differ from {sorted(self.fields)}")
-            for name, values in batch.items():
-                if values.shape[1:] != self.fields[name].shape[1:]:
-                    raise ValueError(
-                        f"field {name!r} has item shape {tuple(values.shape[1:])}, "
-                        f"the memory holds {tuple(self.fields[name].shape[1:])}"
-                    )
-        return lengths.pop()
+        return super()._check_batch(batch, derived)

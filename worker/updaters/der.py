@@ -19,14 +19,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from app.schemas.updaters import DERParams, TrainingConfig
-from worker.updaters.batch_forward import forward_each, has_batch_coupled_layers
-from worker.updaters.protocol import Experience, FitReport, ProgressFn, UpdaterState
-from worker.updaters.replay_memory import make_memory
-from worker.updaters.rng import make_generator, restore_run_state, run_state
+from worker.updaters.batch_forward import forward_each
+from worker.updaters.protocol import Experience, FitReport, ProgressFn
+from worker.updaters.replay_updater import ReplayUpdater
 from worker.updaters.training_loop import autocast, last_epoch_start, make_optimizer, run_epochs
 
 
-class DER:
+class DER(ReplayUpdater):
     name = "der"
 
     def __init__(
@@ -36,12 +35,8 @@ class DER:
         training: TrainingConfig,
         device: torch.device,
     ) -> None:
-        self.model, self.params, self.training, self.device = model, params, training, device
-        self.generator = make_generator(training.seed, device)
-        self.buffer = make_memory(params.memory_policy, params.memory_size, device)
-        self.memory_batch_size = params.memory_batch_size or training.batch_size
-        self.separately = has_batch_coupled_layers(model)
-        self.experiences_seen = 0
+        super().__init__(model, params, training, device)
+        self.params = params
 
     def fit(self, experience: Experience, progress: ProgressFn | None = None) -> FitReport:
         optimizer = make_optimizer(self.model, self.training)
@@ -101,10 +96,3 @@ class DER:
         finally:
             self.model.train()
         return {"logits": torch.cat(parts)}
-
-    def state_dict(self) -> UpdaterState:
-        return run_state(self.generator, self.experiences_seen).merged(self.buffer.state_dict())
-
-    def load_state_dict(self, state: UpdaterState) -> None:
-        self.experiences_seen = restore_run_state(state, self.generator)
-        self.buffer.load_state_dict(state)

@@ -16,28 +16,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from app.schemas.updaters import ERParams, TrainingConfig
-from worker.updaters.protocol import Experience, FitReport, ProgressFn, UpdaterState
-from worker.updaters.replay_memory import make_memory
-from worker.updaters.rng import make_generator, restore_run_state, run_state
+from app.schemas.updaters import ERACEParams, ERParams, TrainingConfig
+from worker.updaters.protocol import Experience, FitReport, ProgressFn
+from worker.updaters.replay_updater import ReplayUpdater
 from worker.updaters.training_loop import autocast, last_epoch_start, make_optimizer, run_epochs
 
 
-class ER:
+class ER(ReplayUpdater):
     name = "er"
 
     def __init__(
         self,
         model: nn.Module,
-        params: ERParams,
+        params: ERParams | ERACEParams,
         training: TrainingConfig,
         device: torch.device,
     ) -> None:
-        self.model, self.params, self.training, self.device = model, params, training, device
-        self.generator = make_generator(training.seed, device)
-        self.buffer = make_memory(params.memory_policy, params.memory_size, device)
-        self.memory_batch_size = params.memory_batch_size or training.batch_size
-        self.experiences_seen = 0
+        super().__init__(model, params, training, device)
+        self.params = params
 
     def fit(self, experience: Experience, progress: ProgressFn | None = None) -> FitReport:
         optimizer = make_optimizer(self.model, self.training)
@@ -49,13 +45,11 @@ class ER:
         def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             nonlocal steps_done
             optimizer.zero_grad(set_to_none=True)
-            inputs, labels = x, y
+            memory = None
             if len(self.buffer) > 0:
                 memory = self.buffer.sample(self.memory_batch_size, self.generator)
-                inputs = torch.cat([x, memory["x"]])
-                labels = torch.cat([y, memory["y"]])
             with autocast(self.device, self.training):
-                loss = F.cross_entropy(self.model(inputs), labels)
+                loss = self.loss(x, y, memory)
             loss.backward()
             optimizer.step()
             if self.params.memory_update == "last_epoch" and steps_done >= last_epoch_from:
@@ -70,9 +64,11 @@ class ER:
         report.extra["memory_filled"] = float(len(self.buffer))
         return report
 
-    def state_dict(self) -> UpdaterState:
-        return run_state(self.generator, self.experiences_seen).merged(self.buffer.state_dict())
-
-    def load_state_dict(self, state: UpdaterState) -> None:
-        self.experiences_seen = restore_run_state(state, self.generator)
-        self.buffer.load_state_dict(state)
+    def loss(
+        self, x: torch.Tensor, y: torch.Tensor, memory: dict[str, torch.Tensor] | None
+    ) -> torch.Tensor:
+        """One mean cross-entropy over the new batch and the memory batch, one forward."""
+        if memory is None:
+            return F.cross_entropy(self.model(x), y)
+        inputs, labels = torch.cat([x, memory["x"]]), torch.cat([y, memory["y"]])
+        return F.cross_entropy(self.model(inputs), labels)

@@ -16,14 +16,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from app.schemas.updaters import ERACEParams, TrainingConfig
-from worker.updaters.batch_forward import forward_each, has_batch_coupled_layers
-from worker.updaters.protocol import Experience, FitReport, ProgressFn, UpdaterState
-from worker.updaters.replay_memory import make_memory
-from worker.updaters.rng import make_generator, restore_run_state, run_state
-from worker.updaters.training_loop import autocast, last_epoch_start, make_optimizer, run_epochs
+from worker.updaters.batch_forward import forward_each
+from worker.updaters.er import ER
 
 
 def present_classes_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -35,62 +30,16 @@ def present_classes_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torc
     return F.cross_entropy(masked, y)
 
 
-class ERACE:
+class ERACE(ER):
+    """ER's schedule and memory; only the loss differs."""
+
     name = "er_ace"
 
-    def __init__(
-        self,
-        model: nn.Module,
-        params: ERACEParams,
-        training: TrainingConfig,
-        device: torch.device,
-    ) -> None:
-        self.model, self.params, self.training, self.device = model, params, training, device
-        self.generator = make_generator(training.seed, device)
-        self.buffer = make_memory(params.memory_policy, params.memory_size, device)
-        self.memory_batch_size = params.memory_batch_size or training.batch_size
-        self.separately = has_batch_coupled_layers(model)
-        self.experiences_seen = 0
-
-    def fit(self, experience: Experience, progress: ProgressFn | None = None) -> FitReport:
-        optimizer = make_optimizer(self.model, self.training)
-        last_epoch_from = last_epoch_start(len(experience), self.training, self.model)
-        steps_done = 0
-        if self.params.memory_update == "before_fit":
-            self.buffer.add_all(self.generator, x=experience.x, y=experience.y)
-
-        def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            nonlocal steps_done
-            optimizer.zero_grad(set_to_none=True)
-            memory = None
-            if len(self.buffer) > 0:
-                memory = self.buffer.sample(self.memory_batch_size, self.generator)
-            with autocast(self.device, self.training):
-                if memory is None:  # nothing to protect yet: plain CE, as Avalanche
-                    loss = F.cross_entropy(self.model(x), y)
-                else:
-                    new, replayed = forward_each(self.model, [x, memory["x"]], self.separately)
-                    # L_ACE = L_ce(X_in; C_curr) + L_ce(X_bf; C)  (§4.2)
-                    loss = present_classes_cross_entropy(new, y) + F.cross_entropy(
-                        replayed, memory["y"]
-                    )
-            loss.backward()
-            optimizer.step()
-            if self.params.memory_update == "last_epoch" and steps_done >= last_epoch_from:
-                self.buffer.add(self.generator, x=x, y=y)
-            steps_done += 1
-            return loss.detach()
-
-        report = run_epochs(self.model, experience, self.training, self.generator, step, progress)
-        if self.params.memory_update == "after_fit":
-            self.buffer.add_all(self.generator, x=experience.x, y=experience.y)
-        self.experiences_seen += 1
-        report.extra["memory_filled"] = float(len(self.buffer))
-        return report
-
-    def state_dict(self) -> UpdaterState:
-        return run_state(self.generator, self.experiences_seen).merged(self.buffer.state_dict())
-
-    def load_state_dict(self, state: UpdaterState) -> None:
-        self.experiences_seen = restore_run_state(state, self.generator)
-        self.buffer.load_state_dict(state)
+    def loss(
+        self, x: torch.Tensor, y: torch.Tensor, memory: dict[str, torch.Tensor] | None
+    ) -> torch.Tensor:
+        if memory is None:  # nothing to protect yet: plain CE, as Avalanche
+            return F.cross_entropy(self.model(x), y)
+        new, replayed = forward_each(self.model, [x, memory["x"]], self.separately)
+        # L_ACE = L_ce(X_in; C_curr) + L_ce(X_bf; C)  (§4.2)
+        return present_classes_cross_entropy(new, y) + F.cross_entropy(replayed, memory["y"])

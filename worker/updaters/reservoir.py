@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from worker.updaters.protocol import StateMismatch, UpdaterState
-from worker.updaters.rng import distinct_indices
+from worker.updaters.stored_rows import StoredRows
 
 if TYPE_CHECKING:
     from worker.updaters.replay_memory import Derive
@@ -58,17 +58,12 @@ def with_derived(
     return out
 
 
-class ReservoirBuffer:
+class ReservoirBuffer(StoredRows):
     """Up to ``capacity`` items of named fields (``x``, ``y``, DER's logits ...), stored as
-    given, kept as a uniform sample of the stream."""
+    given, kept as a uniform sample of the stream. ``fields`` are each (capacity, ...),
+    filled in [0, len)."""
 
-    def __init__(self, capacity: int, device: torch.device) -> None:
-        if capacity < 1:
-            raise ValueError(f"capacity must be >= 1, got {capacity}")
-        self.capacity = capacity
-        self.device = device
-        self.seen = 0  # items offered so far, over the whole stream
-        self.fields: dict[str, torch.Tensor] = {}  # each (capacity, ...), filled in [0, len)
+    noun = "reservoir"
 
     def __len__(self) -> int:
         return min(self.seen, self.capacity)
@@ -115,28 +110,6 @@ class ReservoirBuffer:
             stored[target] = final
         self.seen += count
 
-    def add_all(
-        self,
-        generator: torch.Generator,
-        block: int = 65536,
-        derive: Derive | None = None,
-        **items: torch.Tensor,
-    ) -> None:
-        """Offer many items in order, ``block`` at a time (bounds the temporaries); the
-        same result as one ``add`` of them all."""
-        count = self._check_batch(items, derived=derive is not None)
-        for start in range(0, count, block):
-            part = {k: v[start : start + block] for k, v in items.items()}
-            self.add(generator, derive=derive, **part)
-
-    def sample(self, k: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        """min(k, len) distinct stored items, drawn uniformly (a device ``randperm``)."""
-        size = len(self)
-        if size == 0:
-            raise ValueError("cannot sample from an empty reservoir")
-        index = distinct_indices(size, k, generator).to(self.device)
-        return {name: values[index] for name, values in self.fields.items()}
-
     def state_dict(self, prefix: str = "buffer") -> UpdaterState:
         """The filled rows of every field (as ``{prefix}.{field}``) and the counters (under
         ``meta[prefix]``), ready to merge into an updater's state. The generator is not
@@ -172,22 +145,3 @@ class ReservoirBuffer:
             stored[:size] = rows.to(self.device)
             fields[name] = stored
         self.fields, self.seen = fields, seen
-
-    def _check_batch(self, batch: dict[str, torch.Tensor], derived: bool = False) -> int:
-        if not batch:
-            raise ValueError("a batch needs at least one field")
-        lengths = {values.shape[0] for values in batch.values()}
-        if len(lengths) != 1:
-            raise ValueError(f"fields differ in length: {sorted(lengths)}")
-        if self.fields:
-            if (batch.keys() - self.fields.keys()) or (
-                not derived and batch.keys() != self.fields.keys()
-            ):
-                raise ValueError(f"fields {sorted(batch)} differ from {sorted(self.fields)}")
-            for name, values in batch.items():
-                if values.shape[1:] != self.fields[name].shape[1:]:
-                    raise ValueError(
-                        f"field {name!r} has item shape {tuple(values.shape[1:])}, "
-                        f"the reservoir holds {tuple(self.fields[name].shape[1:])}"
-                    )
-        return lengths.pop()
