@@ -7,7 +7,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 LINT_PATHS := app worker relearn tests bench alembic
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: install serve test lint format services bench
+.PHONY: install serve test lint format services browser bench
 
 # Serving needs the API and the worker only; tests and benchmarks add their tools.
 $(STAMP): pyproject.toml constraints.txt
@@ -27,6 +27,10 @@ serve: install
 services:
 	bash scripts/ensure-services.sh
 
+# Debian's chromium, which the dashboard tests (tests/ui) drive with Playwright.
+browser:
+	bash scripts/ensure-browser.sh
+
 # The test suite's own architecture package (an entry point, as users install theirs).
 TEST_PLUGIN := tests/plugins/relearn_toy_arch
 PLUGIN_STAMP := $(VENV)/.test-plugin-installed
@@ -35,7 +39,7 @@ $(PLUGIN_STAMP): $(DEV_STAMP) $(TEST_PLUGIN)/pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e $(TEST_PLUGIN)
 	touch $(PLUGIN_STAMP)
 
-test: lint services $(PLUGIN_STAMP)
+test: lint services browser $(PLUGIN_STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(DEV_STAMP)

@@ -65,10 +65,18 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(120.0, gt=0)
     # How often each worker re-sends work for models whose jobs have no live lease.
     reconcile_seconds: float = Field(30.0, gt=0)
+    # How often a worker looks for a message on the embedded (filesystem) broker, which
+    # cannot wake it up: the most a job waits in the queue before it starts.
+    broker_polling_seconds: float = Field(0.05, gt=0, le=10)
+    # Eval splits a worker keeps on its device between jobs of a model (LRU), in bytes;
+    # 0 turns the cache off (every job reads every earlier split from storage).
+    eval_cache_bytes: int = Field(512 * 1024**2, ge=0)
     # Redis visibility timeout: longer than the longest job, or Redis redelivers it.
     visibility_timeout_seconds: int = Field(24 * 3600, gt=0)
     device: str = Field("auto", description="torch device for the worker: auto, cpu, cuda:N")
     log_level: str = "INFO"
+    # Log lines (app/logs.py): "auto" is JSON unless stderr is a terminal (key=value there).
+    log_format: Literal["auto", "json", "keyvalue"] = "auto"
 
     @model_validator(mode="before")
     @classmethod

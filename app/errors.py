@@ -63,6 +63,13 @@ class Conflict(DomainError):
     title = "Conflict"
 
 
+class Gone(DomainError):
+    """It existed but was removed for good (a version pruned by the model's retention)."""
+
+    status = 410
+    title = "Gone"
+
+
 class PayloadTooLarge(DomainError):
     status = 413
     title = "Payload too large"

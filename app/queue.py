@@ -36,6 +36,7 @@ def make_celery(settings: Settings) -> Celery:
             processed_folder=str(folder / "processed"),
             control_folder=str(folder / "control"),
             store_processed=False,
+            polling_interval=settings.broker_polling_seconds,
         )
     celery.conf.update(
         broker_transport_options=transport_options,

@@ -12,7 +12,7 @@ AVALANCHE_COUNTERPART: dict[str, str] = {
     "joint": "JointTraining",
     "er": "Naive + ReplayPlugin (experience-balanced buffer, its default)",
     "der": "DER (beta 0)",
-    "der++": "DER (alpha 0.3, beta 0.5)",
+    "der++": "DER (alpha 0.3, beta 1.0)",
     "er_ace": "ER_ACE",
     "gem": "GEM",
     "agem": "AGEM",

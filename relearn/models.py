@@ -53,6 +53,7 @@ class Model(Resource):
         None, description="The gate that moves an alias only to versions passing its bounds."
     )
     retention: dict[str, Any] | None = None
+    storage_bytes: int | None = Field(None, description="Bytes its objects take in storage.")
 
 
 class LossPoint(Resource):
@@ -69,6 +70,7 @@ class Job(Resource):
     id: str
     model_id: str
     chunk_id: str | None = None
+    kind: str | None = Field(None, description="update, rollback or initialise.")
     seq: int | None = None
     status: str
     progress: float = 0.0
@@ -77,6 +79,7 @@ class Job(Resource):
     error: str | None = None
     loss_curve: list[LossPoint] | None = Field(None, description="The training loss so far.")
     base_version: int | None = None
+    source_version: int | None = Field(None, description="A rollback's restored version.")
     result_version: int | None = None
     attempts: int = 0
     created_at: datetime | None = None

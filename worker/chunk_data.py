@@ -4,6 +4,9 @@ Parsing is ``app.chunk_format.read_chunk``, the torch-free code that validated t
 so the worker sees exactly what the API accepted. Each chunk's eval split is also kept as
 an object of its own (``storage.eval_split_key``), so that later jobs, which evaluate on
 every chunk so far, read eval data only.
+
+A chunk crosses to a CUDA device in one non-blocking copy from pinned memory, its uint8
+and float16 features in their own dtype (widened on the device).
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.numpy import load_file as load_numpy
+from safetensors.torch import save_file
 
 from app.chunk_format import read_chunk
 from app.storage import ObjectStore, eval_split_key
@@ -32,18 +36,50 @@ class ChunkTensors:
     y_eval: torch.Tensor | None
 
 
-def _features(a: np.ndarray, device: torch.device) -> torch.Tensor:
-    """float32 features on ``device``. uint8 images and float16 arrays cross to the device
-    in their own (smaller) dtype and are widened there; uint8 is scaled to [0, 1]."""
-    if a.dtype == np.uint8:
-        return torch.from_numpy(np.ascontiguousarray(a)).to(device).float().div_(255.0)
-    if a.dtype == np.float16:
-        return torch.from_numpy(np.ascontiguousarray(a)).to(device).float()
-    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(device)
+ALIGN_BYTES = 64  # each array's offset in a staged buffer (any dtype can view it there)
 
 
-def _labels(a: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64)).to(device)
+def _host_array(a: np.ndarray, features: bool) -> np.ndarray:
+    """What crosses to the device: uint8 and float16 features in their own (smaller)
+    dtype, widened there; other features as float32; labels as int64."""
+    if not features:
+        return np.ascontiguousarray(a, dtype=np.int64)
+    if a.dtype in (np.uint8, np.float16):
+        return np.ascontiguousarray(a)
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def stage(arrays: list[np.ndarray], device: torch.device) -> list[torch.Tensor]:
+    """The arrays on ``device``, in their dtypes. On the CPU they are the arrays' own
+    memory (no copy); to another device they are packed into one (on CUDA: pinned) host
+    buffer and sent in one non-blocking copy, so that the host does not wait for it."""
+    if device.type == "cpu":
+        return [torch.from_numpy(a) for a in arrays]
+    return stage_packed(arrays, device, pin=device.type == "cuda")
+
+
+def stage_packed(arrays: list[np.ndarray], device: torch.device, pin: bool) -> list[torch.Tensor]:
+    offsets, total = [], 0
+    for a in arrays:
+        offsets.append(total)
+        total += -(-a.nbytes // ALIGN_BYTES) * ALIGN_BYTES
+    host = torch.empty(total, dtype=torch.uint8, pin_memory=pin)
+    packed = host.numpy()
+    for a, offset in zip(arrays, offsets, strict=True):
+        packed[offset : offset + a.nbytes] = a.reshape(-1).view(np.uint8)
+    # The caching host allocator keeps ``host`` until the copy is done, even once freed.
+    on_device = host.to(device, non_blocking=pin)
+    return [
+        on_device[offset : offset + a.nbytes].view(torch.from_numpy(a[:0]).dtype).view(a.shape)
+        for a, offset in zip(arrays, offsets, strict=True)
+    ]
+
+
+def widened(t: torch.Tensor) -> torch.Tensor:
+    """float32 features, on the tensor's device; uint8 images are scaled to [0, 1]."""
+    if t.dtype == torch.uint8:
+        return t.float().div_(255.0)
+    return t.float() if t.dtype == torch.float16 else t
 
 
 def load_chunk(store: ObjectStore, key: str, fmt: str, device: torch.device) -> ChunkTensors:
@@ -54,11 +90,17 @@ def load_chunk(store: ObjectStore, key: str, fmt: str, device: torch.device) -> 
             arrays = read_chunk(path, fmt)
         except ValueError as exc:
             raise ChunkDataError(str(exc)) from exc
-    x_eval = y_eval = None
-    if arrays.x_eval is not None and arrays.y_eval is not None:
-        x_eval, y_eval = _features(arrays.x_eval, device), _labels(arrays.y_eval, device)
+    has_eval = arrays.x_eval is not None and arrays.y_eval is not None
+    host = [_host_array(arrays.x, True), _host_array(arrays.y, False)]
+    if has_eval:
+        assert arrays.x_eval is not None and arrays.y_eval is not None
+        host += [_host_array(arrays.x_eval, True), _host_array(arrays.y_eval, False)]
+    staged = stage(host, device)
     return ChunkTensors(
-        x=_features(arrays.x, device), y=_labels(arrays.y, device), x_eval=x_eval, y_eval=y_eval
+        x=widened(staged[0]),
+        y=staged[1],
+        x_eval=widened(staged[2]) if has_eval else None,
+        y_eval=staged[3] if has_eval else None,
     )
 
 
@@ -80,8 +122,9 @@ def load_eval_split(
         with tempfile.TemporaryDirectory(prefix="relearn-") as tmp:
             path = Path(tmp) / "eval.safetensors"
             store.get_file(split_key, path)
-            tensors = load_file(str(path), device=str(device))
-        return tensors["x_eval"], tensors["y_eval"]
+            arrays = load_numpy(str(path))
+        x, y = stage([arrays["x_eval"], arrays["y_eval"]], device)
+        return widened(x), y
     data = load_chunk(store, key, fmt, device)
     save_eval_split(store, model_id, chunk_id, data)
     assert data.x_eval is not None and data.y_eval is not None

@@ -4,9 +4,11 @@ previous one produced.
 The next job comes from the database under the model's update lease, not from the broker,
 so order holds however messages are duplicated or redelivered. A model's first job makes
 version 0 (build → load the uploaded weights, if any → write → publish, the model turns
-ready); every other applies a chunk: load → fit → evaluate → write (under a prefix of its
-own) → publish (one transaction). A crash before publishing leaves no version, and the
-job runs again from the same base version.
+ready); a rollback copies an earlier version's objects and publishes them as the next
+version (``worker/rollback.py``); every other applies a chunk: load → fit → evaluate →
+write (under a prefix of its own) → publish (one transaction). A crash before publishing
+leaves no version, and the job runs again from the same base version. Once the queue is
+drained, the new versions' ``.pt2`` programs follow (``worker/program_export.py``).
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ import math
 import statistics
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.logs import bound
 from app.storage import ObjectStore, version_prefix
 from worker.chunk_data import (
     ChunkDataError,
@@ -31,10 +33,16 @@ from worker.chunk_data import (
     load_eval_split,
     save_eval_split,
 )
+from worker.divergence import weights_are_finite
+from worker.eval_cache import EvalCache
 from worker.evaluation import accuracy
 from worker.faults import is_infrastructure_fault
-from worker.job_store import InitialisePlan, JobPlan, JobStore
-from worker.updaters.protocol import Experience, StateMismatch, Updater
+from worker.job_store import JobStore
+from worker.loss_curve import LossCurve
+from worker.program_export import export_next_program
+from worker.rollback import RollbackPlan, run_rollback
+from worker.store.claims import InitialisePlan, JobPlan
+from worker.updaters.protocol import Experience, LossSoFar, ProgressFn, StateMismatch, Updater
 from worker.updaters.registry import build_updater
 from worker.version_files import SavedState, load_model, load_saved_state, write_version
 from worker.version_zero import WeightsMisfit, make_initial_model
@@ -67,20 +75,30 @@ class JobRunner:
     device: torch.device
     owner: str
     lease_seconds: float = 120.0
+    eval_cache: EvalCache = field(default_factory=EvalCache)
     jobs: JobStore = field(init=False)
 
     def __post_init__(self) -> None:
         self.jobs = JobStore(self.sessions)
 
     def process_model(self, model_id: str) -> bool:
-        """Run the model's pending jobs in order. False if another worker holds its lease."""
+        with bound(model_id=model_id):  # on every log line of its jobs (app/logs.py)
+            return self._process_model(model_id)
+
+    def _process_model(self, model_id: str) -> bool:
+        """Run the model's pending jobs in order, then export the programs that follow
+        their versions (a job queued meanwhile goes first). False if another worker holds
+        its lease."""
         if not self.jobs.take_lease(
             model_id=model_id, owner=self.owner, seconds=self.lease_seconds
         ):
             return False
         try:
-            while (job_id := self.jobs.next_job_id(model_id=model_id)) is not None:
-                self.run_job(job_id)
+            while True:
+                if (job_id := self.jobs.next_job_id(model_id=model_id)) is not None:
+                    self.run_job(job_id)
+                elif not self._export_next_program(model_id):
+                    break
         except LeaseLost:
             log.warning("lease on model %s lost; another worker continues", model_id)
             return True
@@ -88,7 +106,26 @@ class JobRunner:
             self.jobs.release_lease(model_id=model_id, owner=self.owner)
         return True
 
+    def _export_next_program(self, model_id: str) -> bool:
+        """False when none is left; a failure is logged and left to the reconciler."""
+        try:
+            return export_next_program(
+                self.jobs,
+                self.store,
+                model_id=model_id,
+                owner=self.owner,
+                lease_seconds=self.lease_seconds,
+            )
+        except Exception:
+            log.exception("model %s: exporting a .pt2 program failed; retried later", model_id)
+            return False
+
     def run_job(self, job_id: str) -> None:
+        with bound(job_id=job_id):
+            self._run_job(job_id)
+            log.info("job attempt ended", extra=self.jobs.outcome(job_id=job_id))
+
+    def _run_job(self, job_id: str) -> None:
         """One attempt. Bad data and divergence fail the job; any other fault requeues it
         (or fails it, out of attempts) and is re-raised for Celery to retry. An
         infrastructure fault (``worker/faults.py``) never uses up an attempt."""
@@ -96,9 +133,16 @@ class JobRunner:
         plan = self.jobs.claim(job_id=job_id, max_attempts=MAX_ATTEMPTS)
         if plan is None:
             return
+        log.info("job attempt started", extra={"attempt": attempt, "plan": type(plan).__name__})
         try:
             if isinstance(plan, InitialisePlan):
                 self._initialise_and_publish(plan, attempt)
+            elif isinstance(plan, RollbackPlan):
+                prefix = version_prefix(plan.model_id, plan.base_number + 1, attempt)
+                if not run_rollback(
+                    self.store, self.sessions, plan, prefix=prefix, owner=self.owner
+                ):
+                    raise self._stopped(plan.job_id, plan.model_id)
             else:
                 self._train_and_publish(plan, attempt)
         except LeaseLost:
@@ -162,7 +206,7 @@ class JobRunner:
             Experience(data.x, data.y), self._progress_reporter(plan.job_id, plan.model_id)
         )
         timings["fit_s"] = time.perf_counter() - t
-        if not all(torch.isfinite(p).all() for p in model.parameters()):
+        if not weights_are_finite(model):
             raise TrainingDiverged(
                 "training diverged: the weights are no longer finite (lower training.lr)"
             )
@@ -233,31 +277,40 @@ class JobRunner:
             if chunk.num_eval == 0:
                 row.append(None)
                 continue
-            x, y = load_eval_split(
-                self.store, plan.model_id, chunk.id, chunk.object_key, chunk.format, self.device
-            )
-            row.append(accuracy(model, x, y, plan.training))
+            split = self.eval_cache.get(plan.model_id, chunk.id)
+            if split is None:
+                split = load_eval_split(
+                    self.store, plan.model_id, chunk.id, chunk.object_key, chunk.format, self.device
+                )
+                self.eval_cache.put(plan.model_id, chunk.id, *split)
+            row.append(accuracy(model, *split, plan.training))
         if current.x_eval is None or current.y_eval is None:
             row.append(None)
         else:
             save_eval_split(self.store, plan.model_id, plan.current.id, current)
+            self.eval_cache.put(plan.model_id, plan.current.id, current.x_eval, current.y_eval)
             row.append(accuracy(model, current.x_eval, current.y_eval, plan.training))
         return row
 
-    def _progress_reporter(self, job_id: str, model_id: str) -> Callable[[float], None]:
-        """Throttled progress writes, each of which also renews the model's lease."""
+    def _progress_reporter(self, job_id: str, model_id: str) -> ProgressFn:
+        """Throttled progress writes, each with the loss so far (read only then: reading it
+        waits for the device), and each renewing the model's lease."""
         last = 0.0
+        curve = LossCurve()
 
-        def report(fraction: float) -> None:
+        def report(fraction: float, loss: LossSoFar) -> None:
             nonlocal last
             now = time.monotonic()
             if now - last < PROGRESS_EVERY_S and fraction < 1.0:
                 return
             last = now
+            fraction = min(fraction, 0.99)  # 1.0 only once published
+            curve.add(fraction, loss())
             if not self.jobs.report_progress(
                 job_id=job_id,
                 model_id=model_id,
-                fraction=min(fraction, 0.99),  # 1.0 only once published
+                fraction=fraction,
+                loss_curve=curve.points,
                 owner=self.owner,
                 seconds=self.lease_seconds,
             ):

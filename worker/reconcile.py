@@ -5,13 +5,17 @@ pending, at start-up and then every ``reconcile_seconds``.
 Messages can be lost between the API's commit and the broker (broker down), or sit in a
 dead worker's unacked set until Redis's visibility timeout. The database is the source of
 truth, so the reconciler nudges a worker at every model with pending jobs (a first
-initialise job included) and no live lease.
+initialise job included) or a version still without its ``.pt2`` program (its worker
+died before exporting it), and no live lease. It also removes deleted models' objects
+and rows, and applies each model's retention (``worker/retention.py``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 from celery.signals import worker_ready, worker_shutting_down
@@ -23,6 +27,7 @@ from app.services.deletion import model_prefix
 from app.storage import ObjectStore, store_from_settings
 from worker.heartbeat import Heartbeat
 from worker.job_store import JobStore
+from worker.retention import prune_all
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +37,20 @@ _heartbeat: list[Heartbeat] = []
 
 def reconcile_now() -> None:
     jobs = JobStore(get_sessionmaker())
-    for model_id in jobs.models_with_orphaned_work():
+    resend_pending(jobs, enqueue_model_work)
+    store = store_from_settings(get_settings())
+    sweep_deleted(jobs, store)
+    prune_all(jobs.sessions, store, owner=f"retention-{uuid.uuid4().hex[:16]}")
+
+
+def resend_pending(jobs: JobStore, send: Callable[[str], None]) -> list[str]:
+    """``send`` each model with work and no live lease: pending jobs, or a version whose
+    program was never exported. The models sent, in order."""
+    pending = sorted({*jobs.models_with_orphaned_work(), *jobs.models_missing_programs()})
+    for model_id in pending:
         log.info("re-sending work for model %s", model_id)
-        enqueue_model_work(model_id)
-    sweep_deleted(jobs, store_from_settings(get_settings()))
+        send(model_id)
+    return pending
 
 
 def sweep_deleted(jobs: JobStore, store: ObjectStore) -> int:

@@ -19,6 +19,7 @@ from app.queue import PROCESS_MODEL_TASK
 from app.storage import get_store
 from worker.celery_app import celery
 from worker.devices import resolve_device
+from worker.eval_cache import EvalCache
 from worker.faults import is_infrastructure_fault
 from worker.heartbeat import worker_id
 from worker.job_runner import JobRunner
@@ -50,6 +51,7 @@ def runner() -> JobRunner:
         device=resolve_device(settings.device),
         owner=worker_id(),
         lease_seconds=settings.lease_seconds,
+        eval_cache=EvalCache(settings.eval_cache_bytes),
     )
 
 

@@ -1,7 +1,8 @@
 """Reading a published version's objects and writing a new version's objects.
 
 A version lives under one storage prefix: ``model.safetensors`` (the artifact),
-``model.pt2`` (the exported program), ``state.safetensors`` + ``state.json`` (the
+``model.pt2`` (the exported program, written after publication by
+``worker/program_export.py``), ``state.safetensors`` + ``state.json`` (the
 updater's tensors and JSON state, tagged with the updater's name; version 0 has none: a
 fresh start).
 """
@@ -16,10 +17,10 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from app.architectures import ArchitectureSpec, input_shape
-from app.storage import MODEL_FILE, PT2_FILE, STATE_FILE, STATE_META_FILE, ObjectStore, sha256_file
+from app.architectures import ArchitectureSpec
+from app.storage import MODEL_FILE, STATE_FILE, STATE_META_FILE, ObjectStore, sha256_file
 from worker.architectures import build_model
-from worker.export import export_program, save_weights
+from worker.export import save_weights
 from worker.updaters.protocol import UpdaterState
 from worker.updaters.state_io import load_state, save_state
 
@@ -36,7 +37,8 @@ class SavedState:
 class WrittenVersion:
     artifact_sha256: str
     artifact_size: int
-    pt2_sha256: str
+    pt2_sha256: str | None = None  # the program follows publication
+    stored_bytes: int = 0  # every object written (the model's storage_bytes grow by it)
 
 
 def load_model(
@@ -74,14 +76,13 @@ def write_version(
     saved: SavedState | None,
     metadata: dict[str, str],
 ) -> WrittenVersion:
-    """Write every object of a version (no updater state for version 0). Nothing is
-    visible until the caller's DB commit."""
+    """Write the objects of a version (no updater state for version 0) but its program,
+    which follows publication. Nothing is visible until the caller's DB commit."""
     with tempfile.TemporaryDirectory(prefix="relearn-") as tmp:
         folder = Path(tmp)
-        weights, program = folder / MODEL_FILE, folder / PT2_FILE
+        weights = folder / MODEL_FILE
         save_weights(model, weights, architecture.model_dump(), metadata)
-        export_program(model, input_shape(architecture), program)
-        files = [program, weights]
+        files = [weights]
         if saved is not None:
             state_tensors, state_meta = folder / STATE_FILE, folder / STATE_META_FILE
             wrapped = UpdaterState(
@@ -95,5 +96,5 @@ def write_version(
         return WrittenVersion(
             artifact_sha256=sha256_file(weights),
             artifact_size=weights.stat().st_size,
-            pt2_sha256=sha256_file(program),
+            stored_bytes=sum(path.stat().st_size for path in files),
         )

@@ -1,5 +1,8 @@
 """Hot path: a version's pt2 program may follow its publication.
 
+No schema change: ``model_versions.pt2_sha256`` is nullable already, and null now means
+"not exported yet" for every version (``worker/program_export.py``).
+
 Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-01

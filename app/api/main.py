@@ -22,6 +22,7 @@ from sqlalchemy.orm import sessionmaker
 from app.api.auth import authenticate
 from app.api.body_limit import JsonBodyLimit
 from app.api.problems import install_problem_handlers
+from app.api.request_log import RequestLog
 from app.api.routes import (
     aliases,
     architectures,
@@ -32,15 +33,19 @@ from app.api.routes import (
     metrics,
     models,
     prometheus,
+    rollback,
     versions,
 )
 from app.config import Settings, get_settings
 from app.db.migrate import ensure_at_head
 from app.db.session import make_engine
+from app.logs import ensure_logging
+from app.openapi import install_openapi
 from app.queue import TaskQueue, make_celery
 from app.storage import store_from_settings
 from app.telemetry.exposition import Telemetry, multiprocess_dir
 from app.telemetry.http import RequestMetrics
+from app.ui.site import install_ui
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +59,7 @@ Errors are RFC 9457 `application/problem+json` bodies naming the offending field
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    ensure_logging(settings.log_format)  # structured lines, unless the process set them up
     engine = make_engine(settings.database_url)
 
     @asynccontextmanager
@@ -82,8 +88,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.tasks = TaskQueue(settings=settings, celery=make_celery(settings))
     app.state.telemetry = Telemetry(app.state.sessions, multiprocess_dir())
     install_problem_handlers(app)
+    install_openapi(app)  # typed errors, the API key, examples (app/openapi.py)
     app.add_middleware(JsonBodyLimit)
     app.add_middleware(RequestMetrics)
+    app.add_middleware(RequestLog)
     for router in (
         health.router,
         models.router,
@@ -93,8 +101,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events.router,
         versions.router,
         aliases.router,
+        rollback.router,
         metrics.router,
         prometheus.router,
     ):
         app.include_router(router)
+    install_ui(app)  # the dashboard at /ui (app/ui/static)
     return app

@@ -24,6 +24,7 @@ from starlette.routing import Match
 from app.errors import RETRY_AFTER_SECONDS, DomainError, FieldError, InvalidInput
 from app.schemas.field_errors import field_path
 from app.schemas.problem import PROBLEM_MEDIA_TYPE
+from app.schemas.tagged_union import without_tags
 from app.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def problem_response(
 
 
 def request_field(loc: Sequence[str | int]) -> str:
-    parts = list(loc)
+    parts = list(without_tags(loc))
     if parts and parts[0] in REQUEST_PARTS:
         where = parts.pop(0)
         if not parts:

@@ -10,7 +10,18 @@ from typing import Annotated
 
 import typer
 
-from app.cli import aliases, client, keys, server
+from app.cli import (
+    aliases,
+    chunks_commands,
+    client,
+    jobs_commands,
+    keys,
+    model_settings,
+    models_commands,
+    rollback,
+    server,
+    versions_commands,
+)
 from app.cli.http import DEFAULT_URL, cli_version
 
 SERVER_PANEL = "Run the service"
@@ -64,17 +75,19 @@ app.command(rich_help_panel=SERVER_PANEL)(server.worker)
 app.add_typer(server.db_app, name="db", rich_help_panel=SERVER_PANEL)
 app.add_typer(keys.keys_app, name="keys", rich_help_panel=SERVER_PANEL)
 
-app.add_typer(client.models_app, name="models", rich_help_panel=CLIENT_PANEL)
+models_commands.models_app.command("update")(model_settings.models_update)
+app.add_typer(models_commands.models_app, name="models", rich_help_panel=CLIENT_PANEL)
 app.add_typer(aliases.alias_app, name="alias", rich_help_panel=CLIENT_PANEL)
 for command in (
-    client.push,
-    client.status,
-    client.jobs,
-    client.cancel,
-    client.retry,
-    client.versions,
-    client.pull,
-    client.metrics,
+    chunks_commands.push,
+    jobs_commands.status,
+    jobs_commands.jobs,
+    jobs_commands.cancel,
+    jobs_commands.retry,
+    versions_commands.versions,
+    rollback.rollback,
+    versions_commands.pull,
+    versions_commands.metrics,
 ):
     app.command(rich_help_panel=CLIENT_PANEL)(command)
 

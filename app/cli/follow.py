@@ -24,11 +24,16 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from app.cli.http import ApiClient, ServerUnreachable, segment
+from app.cli.http import ApiClient, ApiError, ServerUnreachable, segment
 from app.cli.output import err
 from app.cli.views import FINAL_STATUSES, STATUS_STYLES
 
 UNREACHABLE_GRACE_SECONDS = 30.0
+WORKER_CHECK_SECONDS = 30.0  # while the job stays queued, look at /healthz again this often
+NO_WORKER = (
+    "No worker is running: job {job} waits in the queue until one starts. "
+    "Start one with `relearn worker` (`relearn serve` runs one beside the API)."
+)
 
 
 def is_final(job: dict[str, Any]) -> bool:
@@ -46,6 +51,37 @@ def latest_loss(job: dict[str, Any]) -> str:
         return ""
     loss = curve[-1].get("loss")
     return f"loss {loss:.4g}" if isinstance(loss, int | float) else ""
+
+
+def no_live_worker(client: ApiClient) -> bool:
+    """True when ``/healthz`` reports no live worker; False when one is, or when the
+    server cannot tell (an older server, an error: the job's events will say more)."""
+    try:
+        health = client.get_json("/healthz")
+    except (ApiError, ServerUnreachable, ValueError):
+        return False
+    workers = health.get("workers") if isinstance(health, dict) else None
+    return isinstance(workers, dict) and workers.get("alive") == 0
+
+
+class WorkerWatch:
+    """Says once that no worker is running, if the job waits queued and none is."""
+
+    def __init__(self, client: ApiClient, clock: Callable[[], float]) -> None:
+        self.client, self.clock = client, clock
+        self.checked_at: float | None = None
+        self.warned = False
+
+    def see(self, job: dict[str, Any], bar: Progress) -> None:
+        if self.warned or job.get("status") != "queued":
+            return
+        now = self.clock()
+        if self.checked_at is not None and now - self.checked_at < WORKER_CHECK_SECONDS:
+            return
+        self.checked_at = now
+        if no_live_worker(self.client):
+            self.warned = True
+            bar.console.print(NO_WORKER.format(job=job.get("id")), style="yellow", markup=False)
 
 
 def show(bar: Progress, task: TaskID, job: dict[str, Any]) -> None:
@@ -84,6 +120,7 @@ def follow_job(
         TextColumn("{task.fields[loss]}"),
         TimeElapsedColumn(),
     )
+    watch = WorkerWatch(client, clock)
     with Progress(*columns, console=err(), transient=False) as bar:
         task = bar.add_task("job", total=1.0, job=job_id, status=styled_status("…"), loss="")
         while True:
@@ -98,6 +135,7 @@ def follow_job(
                         job = event.json()
                         unreachable_since = None
                         show(bar, task, job)
+                        watch.see(job, bar)
                         if event.event == "end":
                             return job
             except ServerUnreachable:

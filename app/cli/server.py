@@ -134,6 +134,8 @@ def serve(
     """
     import uvicorn
 
+    from app.logs import configure_logging
+
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
@@ -157,8 +159,15 @@ def serve(
         for _ in range(workers)
     ]
     worker_died = threading.Event()
+    configure_logging(log_level.value.upper(), log_format=settings.log_format)
     config = uvicorn.Config(
-        API_FACTORY, factory=True, host=host, port=port, log_level=log_level.value.lower()
+        API_FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        log_level=log_level.value.lower(),
+        log_config=None,  # app/logs.py's structured lines
+        access_log=False,  # app/api/request_log.py writes one line per request
     )
     server = uvicorn.Server(config)
     previous_sigterm = signal.signal(signal.SIGTERM, interrupt)

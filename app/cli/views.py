@@ -101,9 +101,19 @@ def model_view(model: Mapping[str, Any]) -> Table:
             ("updater", updater_summary(model.get("updater"))),
             ("training", " ".join(f"{k}={json.dumps(v)}" for k, v in training.items()) or "-"),
             ("chunks", dash(model.get("chunk_count"))),
+            ("promotion", settings_text(model.get("promotion"))),
+            ("retention", settings_text(model.get("retention"))),
+            ("storage", f"{dash(model.get('storage_bytes'))} bytes"),
             ("created", when(model.get("created_at"))),
         ]
     )
+
+
+def settings_text(settings: object) -> str:
+    """``key=value`` of the settings given (a gate, a retention), or ``-`` for none."""
+    if not isinstance(settings, Mapping):
+        return "-"
+    return " ".join(f"{k}={v}" for k, v in settings.items() if v is not None) or "-"
 
 
 def models_table(models: Sequence[Mapping[str, Any]]) -> Table:
@@ -159,7 +169,11 @@ def job_view(job: Mapping[str, Any]) -> RenderableType:
         ("status", status_text(str(job.get("status", "?")))),
         ("progress", f"{100 * progress:.0f}%" if isinstance(progress, int | float) else "-"),
         ("model", dash(job.get("model_id"))),
-        ("chunk", f"{dash(job.get('chunk_id'))} (#{dash(job.get('seq'))})"),
+        (
+            ("rollback to version", f"{dash(job.get('source_version'))} (#{dash(job.get('seq'))})")
+            if job.get("kind") == "rollback"
+            else ("chunk", f"{dash(job.get('chunk_id'))} (#{dash(job.get('seq'))})")
+        ),
         ("updater", updater_summary(job.get("updater"))),
         ("base version", dash(job.get("base_version"))),
         ("result version", dash(job.get("result_version"))),
@@ -209,12 +223,15 @@ def jobs_table(jobs: Sequence[Mapping[str, Any]]) -> Table:
 
 def versions_table(versions: Sequence[Mapping[str, Any]]) -> Table:
     table = Table(title="Versions", title_justify="left")
-    for column in ("version", "chunk", "created", "sha256", "bytes", "pt2", "accuracy"):
+    columns = ("version", "parent", "aliases", "chunk", "created", "sha256", "bytes", "pt2")
+    for column in (*columns, "accuracy"):
         table.add_column(column, overflow="fold")
     for version in versions:
         sha = version.get("artifact_sha256")
         table.add_row(
             dash(version.get("number")),
+            dash(version.get("parent")),
+            ", ".join(version.get("aliases") or []) or "-",
             dash(version.get("chunk_id")),
             when(version.get("created_at")),
             f"{sha[:12]}…" if isinstance(sha, str) else "-",

@@ -100,6 +100,12 @@ class Model(Base):
     initial_weights_key: Mapped[str | None] = mapped_column(String(500), default=None)
     # Chunks get per-model sequence numbers 1, 2, ... in submission order.
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Places in the model's queue (jobs' seq: 0 the initialise job, then 1, 2, ... for
+    # chunk, retry and rollback jobs in the order they were queued).
+    job_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Bytes of the model's objects (chunks, versions, uploaded weights), kept up to date at
+    # upload, publish and prune (never by listing the store).
+    storage_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     # The update lease: one worker at a time updates a model.
     lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
     lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -141,6 +147,8 @@ class Chunk(Base):
     num_eval: Mapped[int] = mapped_column(Integer, default=0)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set once retention removed the raw chunk object (its eval split stays).
+    pruned_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Job(Base):
@@ -154,9 +162,11 @@ class Job(Base):
     chunk_id: Mapped[str | None] = mapped_column(
         ForeignKey("chunks.id", ondelete="CASCADE"), default=None
     )
-    seq: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)  # the place in the queue (Model.job_count)
     status: Mapped[str] = mapped_column(String(20), default=JobStatus.queued, index=True)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
+    # The training loss so far: [{"progress": 0..1, "loss": float}, ...], bounded in length.
+    loss_curve: Mapped[list[dict[str, float]] | None] = mapped_column(JSON, default=None)
     updater: Mapped[dict[str, Any]]
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
@@ -193,6 +203,11 @@ class ModelVersion(Base):
     # The version this one was made from: the base of its update, or the version a
     # rollback restored (None for version 0).
     parent: Mapped[int | None] = mapped_column(Integer, default=None)
+    # Bytes of this version's objects; 0 once retention removed them.
+    storage_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Set when retention prunes the version (gone from the API: 410); its row stays, so
+    # that the accuracy matrix stays exact.
+    pruned_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Alias(Base):

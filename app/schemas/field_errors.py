@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.errors import FieldError, InvalidInput
+from app.schemas.tagged_union import without_tags
 
 
 def field_path(parts: Iterable[str | int]) -> str:
@@ -18,7 +19,7 @@ def field_path(parts: Iterable[str | int]) -> str:
 
 def field_errors(exc: ValidationError, prefix: Sequence[str | int] = ()) -> list[FieldError]:
     return [
-        FieldError(field_path((*prefix, *e["loc"])) or "body", e["msg"])
+        FieldError(field_path((*prefix, *without_tags(e["loc"]))) or "body", e["msg"])
         for e in exc.errors(include_url=False, include_input=False)
     ]
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from app.schemas.updaters import UpdaterSpec
+from app.schemas.metrics import UpdateMetrics
+from app.schemas.updaters import UpdaterConfig
 
 JobStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
@@ -23,18 +24,30 @@ class JobPublic(BaseModel):
     chunk_id: str | None = Field(
         None, description="The chunk this job applies; none for a model's initialise job."
     )
-    seq: int = Field(description="The chunk's submission order within the model.")
+    kind: Literal["initialise", "update", "rollback"] = Field(
+        "update",
+        description="update: applies a chunk; rollback: republishes source_version; "
+        "initialise: makes version 0.",
+    )
+    seq: int = Field(
+        description="The job's place in the model's queue (jobs run in this order; chunks "
+        "carry their own numbers)."
+    )
     status: JobStatusName
     progress: float = Field(description="0..1; 1 once succeeded.")
     loss_curve: list[LossPoint] | None = Field(
         None,
-        description="The training loss so far, one point per progress report of the worker; "
-        "null until it reports one.",
+        description="The training loss so far, one point per progress report of the worker "
+        "(at most 200, thinned evenly over the run; the last is the latest report); null "
+        "until it reports one.",
     )
-    updater: UpdaterSpec
-    metrics: dict[str, Any] | None
+    updater: UpdaterConfig
+    metrics: UpdateMetrics | None = Field(description="What the job measured; null until it ends.")
     error: str | None
     base_version: int | None = Field(description="The version this job trains from.")
+    source_version: int | None = Field(
+        None, description="A rollback: the version whose weights and state it republishes."
+    )
     result_version: int | None
     attempts: int
     created_at: datetime

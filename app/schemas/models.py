@@ -23,8 +23,20 @@ from app.architectures import (
     validate_architecture,
 )
 from app.errors import FieldError, InvalidInput
+from app.schemas.architectures import (
+    DEFAULT_ARCHITECTURE,
+    ArchitectureConfig,
+    EntryPointArchitecture,
+    architecture_spec,
+)
 from app.schemas.field_errors import ensure_finite, invalid
-from app.schemas.updaters import TrainingConfig, UpdaterSpec, validate_updater
+from app.schemas.updaters import (
+    TrainingConfig,
+    UpdaterConfig,
+    UpdaterSpec,
+    default_updater,
+    validate_updater,
+)
 
 ModelName = Annotated[
     str,
@@ -90,9 +102,21 @@ class ModelCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: ModelName = "model"
-    architecture: ArchitectureSpec = Field(default_factory=ArchitectureSpec)
-    updater: UpdaterSpec = Field(default_factory=UpdaterSpec)
+    architecture: ArchitectureConfig = Field(
+        default_factory=lambda: {"name": DEFAULT_ARCHITECTURE}, validate_default=True
+    )
+    updater: UpdaterConfig = Field(default_factory=default_updater)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
+    promotion: Promotion | None = None
+    retention: Retention | None = None
+
+
+class ModelUpdate(BaseModel):
+    """``PATCH /v1/models/{id}``: the registry settings of a model. A field given replaces
+    the current one (``null`` removes it); a field left out stays as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
     promotion: Promotion | None = None
     retention: Retention | None = None
 
@@ -109,10 +133,15 @@ class ModelPublic(BaseModel):
         "if it could not, e.g. weights that do not fit the architecture."
     )
     error: str | None = Field(description="Why the model failed; null otherwise.")
-    architecture: ArchitectureSpec
-    updater: UpdaterSpec
+    architecture: ArchitectureConfig
+    updater: UpdaterConfig
     training: TrainingConfig
     chunk_count: int = Field(description="Chunks accepted so far.")
+    storage_bytes: int = Field(
+        0,
+        description="Bytes of the model's objects in storage: chunks, versions (weights, "
+        "updater state, program) and uploaded weights, less what retention removed.",
+    )
     promotion: Promotion | None = Field(default=None, description="The promotion gate.")
     retention: Retention | None = Field(default=None, description="What history is kept.")
     created_at: datetime
@@ -126,10 +155,16 @@ class ModelList(BaseModel):
 
 
 def checked_architecture(
-    spec: ArchitectureSpec, announced: Mapping[str, AnnouncedArchitecture]
+    config: ArchitectureConfig, announced: Mapping[str, AnnouncedArchitecture]
 ) -> ArchitectureSpec:
-    """The architecture with its params validated and defaults filled in, or a 422 naming
-    ``architecture.name`` / ``architecture.params.<param>``."""
+    """The stored form of a typed architecture: a built-in's params are validated by its
+    schema already; an entry-point one's are checked here against the schema its workers
+    announced (defaults filled in), or a 422 names ``architecture.name`` /
+    ``architecture.params.<param>``."""
+    spec = architecture_spec(config)
+    if not isinstance(config, EntryPointArchitecture):
+        ensure_finite(spec.params, "architecture.params")
+        return spec
     try:
         checked = validate_architecture(spec.model_dump(), announced)
     except ValidationError as exc:

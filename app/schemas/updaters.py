@@ -8,16 +8,37 @@ config with them (422 before anything is queued), and the updaters in
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_core import ErrorDetails, InitErrorDetails
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
+from pydantic_core.core_schema import ErrorType
+
+from app.schemas.tagged_union import (
+    NameDiscriminated,
+    spec_name,
+    tag,
+    with_default_name,
+    without_tags,
+)
+
+PYDANTIC_ERROR_TYPES = frozenset(get_args(ErrorType))
 
 
 class StrictModel(BaseModel):
-    """Unknown keys are an error: a typo in a hyperparameter must not pass silently."""
+    """Unknown keys are an error: a typo in a hyperparameter must not pass silently; so is
+    a number that is not finite (it would poison training)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # Upper bounds of every numeric setting (issue 10): generous for real use, small enough
@@ -123,6 +144,18 @@ class GEMParams(StrictModel):
         le=MAX_LOSS_WEIGHT,
         description="Margin gamma: the dual variables are bounded below by it.",
     )
+    ridge: float = Field(
+        1e-3,
+        gt=0,
+        le=1.0,
+        description="Ridge added to the diagonal of G G^T in the dual QP: ridge x |g_k|^2 "
+        "for each past experience k (ridge_mode relative: scale-free, a projected step keeps "
+        "at most ridge/(1+ridge) of a violation) or ridge itself (absolute: the authors' code "
+        "and Avalanche, 1e-3, which leaves half a violation when |g_k|^2 is 1e-3).",
+    )
+    ridge_mode: Literal["relative", "absolute"] = Field(
+        "relative", description="How ridge is scaled: relative or absolute (see ridge)."
+    )
 
 
 class AGEMParams(StrictModel):
@@ -163,12 +196,13 @@ PARAMS_BY_UPDATER: dict[str, type[StrictModel]] = {
 }
 
 UpdaterName = Literal["naive", "er", "der", "gem", "agem", "rwalk", "er_ace"]
+DEFAULT_UPDATER: UpdaterName = "er"
 
 
 class UpdaterSpec(StrictModel):
-    """``{"name", "params"}`` as clients send it; ``params`` checked against ``name``."""
+    """``{"name", "params"}`` as models and jobs store it and the workers read it."""
 
-    name: UpdaterName = "er"
+    name: UpdaterName = DEFAULT_UPDATER
     params: dict[str, Any] = Field(default_factory=dict)
 
     def validated_params(self) -> StrictModel:
@@ -179,25 +213,128 @@ class UpdaterSpec(StrictModel):
         return UpdaterSpec(name=self.name, params=self.validated_params().model_dump())
 
 
+# The typed specs of the API: one per updater, ``params`` the updater's own model.
+
+
+class NaiveSpec(StrictModel):
+    name: Literal["naive"]
+    params: NaiveParams = Field(default_factory=NaiveParams)
+
+
+class ERSpec(StrictModel):
+    name: Literal["er"]
+    params: ERParams = Field(default_factory=ERParams)
+
+
+class DERSpec(StrictModel):
+    """DER; DER++ is ``der`` with ``beta`` > 0."""
+
+    name: Literal["der"]
+    params: DERParams = Field(default_factory=DERParams)
+
+
+class GEMSpec(StrictModel):
+    name: Literal["gem"]
+    params: GEMParams = Field(default_factory=GEMParams)
+
+
+class AGEMSpec(StrictModel):
+    name: Literal["agem"]
+    params: AGEMParams = Field(default_factory=AGEMParams)
+
+
+class RWalkSpec(StrictModel):
+    name: Literal["rwalk"]
+    params: RWalkParams = Field(default_factory=RWalkParams)
+
+
+class ERACESpec(StrictModel):
+    name: Literal["er_ace"]
+    params: ERACEParams = Field(default_factory=ERACEParams)
+
+
+class UnknownUpdater(StrictModel):
+    """Where a name no updater has goes: its ``name`` fails, listing the known ones (the
+    variant is left out of the OpenAPI)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: UpdaterName
+
+
+TypedUpdater = NaiveSpec | ERSpec | DERSpec | GEMSpec | AGEMSpec | RWalkSpec | ERACESpec
+SPEC_BY_UPDATER: dict[str, type[TypedUpdater]] = {
+    "naive": NaiveSpec,
+    "er": ERSpec,
+    "der": DERSpec,
+    "gem": GEMSpec,
+    "agem": AGEMSpec,
+    "rwalk": RWalkSpec,
+    "er_ace": ERACESpec,
+}
+UNKNOWN = "unknown"
+
+
+def _updater_tag(value: Any) -> str | None:
+    name = spec_name(value, DEFAULT_UPDATER)
+    if not isinstance(value, dict) and not hasattr(value, "name"):
+        return None
+    return tag(name if isinstance(name, str) and name in SPEC_BY_UPDATER else UNKNOWN)
+
+
+UpdaterConfig = Annotated[
+    Annotated[NaiveSpec, Tag(tag("naive"))]
+    | Annotated[ERSpec, Tag(tag("er"))]
+    | Annotated[DERSpec, Tag(tag("der"))]
+    | Annotated[GEMSpec, Tag(tag("gem"))]
+    | Annotated[AGEMSpec, Tag(tag("agem"))]
+    | Annotated[RWalkSpec, Tag(tag("rwalk"))]
+    | Annotated[ERACESpec, Tag(tag("er_ace"))]
+    | Annotated[UnknownUpdater, Tag(tag(UNKNOWN))],
+    Discriminator(
+        _updater_tag,
+        custom_error_type="updater_type",
+        custom_error_message="Input should be an object with a name and params",
+    ),
+    BeforeValidator(with_default_name(DEFAULT_UPDATER)),
+    NameDiscriminated([*SPEC_BY_UPDATER, None], hidden=[len(SPEC_BY_UPDATER)]),
+    Field(
+        description="The updater by `name`, with its own `params` (defaults filled in). "
+        "DER++ is `der` with `beta` > 0."
+    ),
+]
+UPDATER_ADAPTER: TypeAdapter[TypedUpdater | UnknownUpdater] = TypeAdapter(UpdaterConfig)
+
+
+def default_updater() -> ERSpec:
+    return ERSpec(name="er")
+
+
+def updater_spec(config: Any) -> UpdaterSpec:
+    """The stored form of a validated typed spec."""
+    assert isinstance(config, TypedUpdater)
+    return UpdaterSpec(name=config.name, params=config.params.model_dump())
+
+
 def validate_updater(raw: Any) -> UpdaterSpec:
-    """Validate a raw ``{"name", "params"}`` and fill defaults.
+    """Validate a raw ``{"name", "params"}`` (or a typed spec) and fill defaults.
 
     Raises pydantic's ``ValidationError`` whose locations start at ``name`` or ``params``.
     """
-    spec = UpdaterSpec.model_validate(raw)
     try:
-        return spec.normalized()
+        return updater_spec(UPDATER_ADAPTER.validate_python(raw))
     except ValidationError as exc:
-        errors = [_under_params(e) for e in exc.errors(include_url=False, include_context=True)]
+        errors = [_untagged(e) for e in exc.errors(include_url=False, include_context=True)]
         raise ValidationError.from_exception_data(exc.title, errors) from None
 
 
-def _under_params(error: ErrorDetails) -> InitErrorDetails:
-    """The error re-rooted under ``params``, so that clients see the full path."""
-    details = InitErrorDetails(
-        type=error["type"], loc=("params", *error["loc"]), input=error["input"]
-    )
-    if "ctx" in error:
+def _untagged(error: ErrorDetails) -> InitErrorDetails:
+    """The error at the location the client sent (no union tag in it)."""
+    kind: str | PydanticCustomError = error["type"]
+    if kind not in PYDANTIC_ERROR_TYPES:
+        kind = PydanticCustomError(error["type"], error["msg"])
+    details = InitErrorDetails(type=kind, loc=without_tags(error["loc"]), input=error["input"])
+    if "ctx" in error and isinstance(kind, str):
         details["ctx"] = error["ctx"]
     return details
 
@@ -225,4 +362,11 @@ class TrainingConfig(StrictModel):
     )
     mixed_precision: bool = Field(
         True, description="bf16 autocast on CUDA devices; ignored on the CPU."
+    )
+    compile: bool = Field(
+        False,
+        description="torch.compile each training step (opt-in): faster steps on long "
+        "fits, after a compile of seconds to minutes per worker process; where compiling "
+        "fails the worker logs a warning and trains uncompiled. Results are not bitwise "
+        "those of an uncompiled run.",
     )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from app.schemas.updaters import UpdaterSpec
+from app.schemas.metrics import UpdateMetrics
+from app.schemas.updaters import UpdaterConfig
 
 ArtifactFormat = Literal["safetensors", "pt2"]
 
@@ -21,11 +22,11 @@ class VersionPublic(BaseModel):
     artifact_sha256: str = Field(description="sha256 of model.safetensors (its ETag).")
     artifact_size: int
     pt2_sha256: str | None = Field(
-        description="sha256 of model.pt2, written with the version; null for versions "
-        "published before the export moved into the publish."
+        description="sha256 of model.pt2; null until the worker has exported it, which "
+        "follows the version's publication (the download answers 409 + Retry-After)."
     )
-    metrics: dict[str, Any]
-    updater: UpdaterSpec | None
+    metrics: UpdateMetrics
+    updater: UpdaterConfig | None
     parent: int | None = Field(
         default=None,
         description="The version this one was made from: its update's base, or the version "

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.db.models import Alias, ModelVersion, utcnow
-from app.errors import InvalidInput, NotFound
+from app.errors import Gone, InvalidInput, NotFound
 from app.services.models import get_model
 from app.services.pages import Page, PageRequest
 
@@ -55,8 +55,14 @@ def point_alias(session: Session, *, model_id: str, name: str, version: int) -> 
 def set_alias(*, session: Session, model_id: str, name: str, version: int) -> Alias:
     model = get_model(session=session, model_id=model_id)
     check_alias_name(name)
-    if session.get(ModelVersion, (model.id, version)) is None:
+    target = session.get(ModelVersion, (model.id, version))
+    if target is None:
         raise NotFound(f"version: model {model.id} has no version {version}", field="version")
+    if target.pruned_at is not None:
+        raise Gone(
+            f"version: version {version} was removed by the model's retention",
+            field="version",
+        )
     point_alias(session, model_id=model.id, name=name, version=version)
     session.commit()
     alias = session.get(Alias, (model.id, name), populate_existing=True)

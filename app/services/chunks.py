@@ -2,10 +2,10 @@
 
 The order makes an accepted chunk durable and a rejected one traceless: check the
 temporary file in bounded memory (422, or 413 past the decoded-size limit; nothing exists
-yet); upload it under a fresh chunk id; in one transaction
-take the model's next sequence number (``UPDATE ... RETURNING`` locks the model row) and
-insert the chunk and its queued job, deleting the object if that fails; send the task after
-the commit. The ``(model_id, idempotency_key)`` constraint decides retries and races.
+yet); upload it under a fresh chunk id; in one transaction take the model's next chunk
+number and queue place (``UPDATE ... RETURNING`` locks the model row) and insert the
+chunk and its queued job, deleting the object if that fails; send the task after the
+commit. The ``(model_id, idempotency_key)`` constraint decides retries and races.
 """
 
 from __future__ import annotations
@@ -182,14 +182,21 @@ def _record(
 ) -> str:
     """One transaction: next sequence number, the Chunk row and its queued Job row."""
     with sessions.begin() as session:
-        seq = session.execute(
+        # The chunk's number and its job's queue place (rollbacks and retries take queue
+        # places too); the model's stored bytes grow by the chunk's.
+        places = session.execute(
             update(Model)
             .where(Model.id == model_id)
-            .values(chunk_count=Model.chunk_count + 1)
-            .returning(Model.chunk_count)
-        ).scalar_one_or_none()
-        if seq is None:
+            .values(
+                chunk_count=Model.chunk_count + 1,
+                job_count=Model.job_count + 1,
+                storage_bytes=Model.storage_bytes + file.size,
+            )
+            .returning(Model.chunk_count, Model.job_count)
+        ).one_or_none()
+        if places is None:
             raise NotFound(f"no model {model_id!r}", field="model_id")
+        seq, place = places
         session.add(
             Chunk(
                 id=chunk_id,
@@ -209,7 +216,7 @@ def _record(
             id=new_id(),
             model_id=model_id,
             chunk_id=chunk_id,
-            seq=seq,
+            seq=place,
             status=JobStatus.queued,
             progress=0.0,
             attempts=0,

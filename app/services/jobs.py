@@ -23,6 +23,7 @@ from app.errors import Conflict, NotFound
 from app.queue import TaskQueue
 from app.services.models import get_model, is_valid_id
 from app.services.pages import Page, PageRequest
+from app.services.queue_place import next_queue_place
 from app.services.tenants import may_see
 
 
@@ -95,21 +96,25 @@ def cancel_job(*, session: Session, job_id: str) -> Job:
 def retry_job(*, session: Session, tasks: TaskQueue, job_id: str) -> Job:
     """A failed chunk job's chunk, queued again as a new job at the end of the model's
     queue (the failed job stays as it was, for the record). 409 unless it failed and has a
-    chunk. The new job takes the model's next sequence number, as a new chunk would
-    (``UPDATE ... RETURNING`` locks the model row), so ``chunk_count`` counts queue places."""
+    chunk. The new job takes the model's next queue place (``job_count``; an
+    ``UPDATE ... RETURNING`` locks the model row); the chunk keeps its number."""
     failed = get_job(session=session, job_id=job_id)
     if failed.status != JobStatus.failed or failed.chunk_id is None:
         raise Conflict(
             f"job {failed.id} is {failed.status}; only a failed chunk job can be retried",
             field="job_id",
         )
-    seq = session.execute(
-        update(Model)
-        .where(Model.id == failed.model_id)
-        .values(chunk_count=Model.chunk_count + 1)
-        .returning(Model.chunk_count)
-        .execution_options(synchronize_session=False)
-    ).scalar_one()
+    seq = next_queue_place(session, failed.model_id)
+    applied = session.scalar(
+        select(Job.id).where(Job.chunk_id == failed.chunk_id, Job.status == JobStatus.succeeded)
+    )
+    if applied is not None:
+        session.rollback()
+        raise Conflict(
+            f"job {failed.id}'s chunk was applied since, by job {applied}; retrying it would "
+            "apply it twice",
+            field="job_id",
+        )
     job = Job(
         id=new_id(),
         model_id=failed.model_id,

@@ -1,10 +1,12 @@
 """The accuracy matrix of a model and its continual-learning summaries.
 
-Row i of the matrix is version i+1's ``metrics["accuracy"]``; column j is the chunk that
-produced version j+1. The worker writes, with each version, ``accuracy`` and
-``chunk_ids``: one accuracy per chunk applied so far (those of versions 1..i+1, in order;
-``None`` where a chunk had no eval split). Chunks whose jobs failed or were cancelled
-produced no version and have no column.
+The rows are the versions on the latest version's lineage that applied a chunk, oldest
+first (``app/services/lineage.py``: after a rollback to version n, the chunks applied
+after n leave the matrix); row i is the i-th such version's ``metrics["accuracy"]`` and
+column j the chunk of the j-th. The worker writes, with each version, ``accuracy`` and
+``chunk_ids``: one accuracy per chunk of its lineage, then its own (``None`` where a chunk
+had no eval split). Chunks whose jobs failed or were cancelled produced no version and
+have no column.
 """
 
 from __future__ import annotations
@@ -12,23 +14,20 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.continual_metrics import average_accuracy, backward_transfer, forgetting
-from app.db.models import Chunk, ModelVersion
 from app.schemas.metrics import ModelMetrics
+from app.services.lineage import chunk_versions
 from app.services.models import get_model
 
 
 def model_metrics(*, session: Session, model_id: str) -> ModelMetrics:
-    get_model(session=session, model_id=model_id)
-    rows = session.execute(
-        select(ModelVersion.metrics, Chunk.id)
-        .join(Chunk, Chunk.id == ModelVersion.chunk_id)
-        .where(ModelVersion.model_id == model_id, ModelVersion.number >= 1)
-        .order_by(ModelVersion.number)
-    ).all()
+    model = get_model(session=session, model_id=model_id)
+    rows = [
+        (v.metrics, str(v.chunk_id))
+        for v in chunk_versions(session, model_id=model.id, head=model.latest_version)
+    ]
     chunk_ids = [chunk_id for _, chunk_id in rows]
     matrix = [
         [_entry(metrics, chunk_id) for chunk_id in chunk_ids[: i + 1]]

@@ -169,6 +169,7 @@ def create_model(
         status=ModelStatus.initialising,
         chunk_count=0,
         initial_weights_key=key,
+        storage_bytes=weights.path.stat().st_size if weights is not None else 0,
     )
     job = Job(
         id=new_id(),

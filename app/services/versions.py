@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db.models import ModelVersion
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, Gone, InvalidInput, NotFound
 from app.services.aliases import ALIAS_NAME, resolve_alias
 from app.services.models import get_model
 from app.services.pages import Page, PageRequest
@@ -17,6 +17,7 @@ from app.storage import MODEL_FILE, PT2_FILE
 
 VERSION_REF = re.compile(r"latest|[0-9]+")
 MAX_VERSION_NUMBER = 2**31 - 1  # the column is a 32-bit INTEGER
+PT2_RETRY_AFTER_S = 1  # an export takes ~50 ms once a worker's first is done
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,10 @@ def list_versions(
     """The model's versions, oldest first; the cursor is the last number shown."""
     get_model(session=session, model_id=model_id)
     page = page or PageRequest()
-    query = select(ModelVersion).where(ModelVersion.model_id == model_id)
+    # Versions retention removed are gone (GET answers 410); their rows stay for metrics.
+    query = select(ModelVersion).where(
+        ModelVersion.model_id == model_id, ModelVersion.pruned_at.is_(None)
+    )
     if page.cursor is not None:
         query = query.where(ModelVersion.number > page.seq_cursor())
     rows = list(session.scalars(query.order_by(ModelVersion.number).limit(page.limit + 1)))
@@ -65,6 +69,12 @@ def get_version(*, session: Session, model_id: str, ref: str) -> ModelVersion:
     )
     if version is None:
         raise NotFound(f"model {model.id} has no version {ref}", field="version")
+    if version.pruned_at is not None:
+        raise Gone(
+            f"version: version {version.number} of model {model.id} was removed by the "
+            "model's retention (retention.keep_versions)",
+            field="version",
+        )
     return version
 
 
@@ -79,11 +89,14 @@ def get_artifact(*, session: Session, model_id: str, ref: str, fmt: str) -> Arti
             media_type="application/octet-stream",
         )
     if version.pt2_sha256 is None:
+        # The program follows the version's publication (worker/program_export.py): the
+        # worker exports it once the model's queue is drained, or the reconciler's next
+        # round re-sends the model if that worker died first.
         raise Conflict(
             f"the .pt2 program of version {version.number} is not exported yet (a worker "
-            "exports it shortly after the model is registered); retry later",
+            "exports it shortly after the version is published); retry later",
             field="format",
-            headers={"Retry-After": "5"},
+            headers={"Retry-After": str(PT2_RETRY_AFTER_S)},
         )
     return Artifact(
         key=f"{version.prefix}/{PT2_FILE}",

@@ -1,9 +1,8 @@
 """Figures read from the database when Prometheus scrapes: nothing is counted in memory,
 so any API process answers the same whichever process or machine ran the jobs.
 
-Each figure is a function ``(session) -> metrics``; ``FIGURES`` lists them. A figure of
-live workers (from the ``workers`` table's ``last_seen`` heartbeat, e.g.
-``relearn_workers_alive``) is one more such function added to ``FIGURES``.
+Each figure is a function ``(session) -> metrics``; ``FIGURES`` lists them: the jobs, and
+the live workers (from the ``workers`` table's ``last_seen`` heartbeat).
 
 Durations are histograms over every job row still in the database: their counts only
 grow, except when a model is deleted with its jobs (Prometheus reads that as a reset).
@@ -21,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.models import utcnow
-from app.services import jobs
+from app.services import jobs, workers
 from app.services.jobs import Distribution
 
 log = logging.getLogger(__name__)
@@ -76,7 +75,16 @@ def job_figures(session: Session) -> Iterator[Metric]:
     yield wait
 
 
-FIGURES: tuple[DatabaseFigure, ...] = (job_figures,)
+def worker_figures(session: Session) -> Iterator[Metric]:
+    """Workers whose heartbeat is recent (``app/services/workers.py``), as ``/healthz``."""
+    yield GaugeMetricFamily(
+        "relearn_workers_alive",
+        "Workers whose heartbeat (workers.last_seen) is under 30 s old.",
+        value=float(workers.liveness(session=session).alive),
+    )
+
+
+FIGURES: tuple[DatabaseFigure, ...] = (job_figures, worker_figures)
 
 
 def histogram(distribution: Distribution) -> tuple[Sequence[tuple[str, float]], float]:

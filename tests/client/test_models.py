@@ -36,8 +36,11 @@ def test_create_model_sends_what_is_given_and_returns_a_typed_model(
 def test_a_model_is_found_by_id_and_by_name(client: Client, name: str) -> None:
     # given
     created = client.create_model(spec_body=spec(name))
-    # when / then
-    assert client.get_model(created.id) == client.get_model(created)
+    # when / then: the same model (a worker writing version 0 between the two reads
+    # changes its status and storage bytes, nothing else)
+    moving = {"status", "storage_bytes"}
+    by_id, by_ref = client.get_model(created.id), client.get_model(created)
+    assert by_id.model_dump(exclude=moving) == by_ref.model_dump(exclude=moving)
     assert client.get_model(name).id == created.id
     found = client.find_model(name)
     assert found is not None and found.id == created.id

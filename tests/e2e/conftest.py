@@ -8,8 +8,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.processes import BIN, Processes, wait_http
-from tests.e2e.service import Service, base_env
+from tests.e2e.service import Service, base_env, stack_env
 from tests.services import free_port
 
 
@@ -40,18 +38,13 @@ def embedded_service(tmp_path: Path) -> Iterator[Service]:
 def scaled_env(
     tmp_path: Path, postgres_url: str, redis_url: str, s3_bucket: str, s3_server: str
 ) -> dict[str, str]:
-    env = base_env(tmp_path / "home") | {
-        "RELEARN_DATABASE_URL": postgres_url,
-        "RELEARN_BROKER_URL": redis_url,
-        "RELEARN_STORAGE_URL": s3_bucket,
-        "RELEARN_S3_ENDPOINT_URL": s3_server,
-    }
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
-        env[key] = os.environ[key]
-    subprocess.run(
-        [str(BIN / "relearn"), "db", "upgrade"], env=env, check=True, capture_output=True
+    return stack_env(
+        tmp_path / "home",
+        database_url=postgres_url,
+        broker_url=redis_url,
+        storage_url=s3_bucket,
+        s3_endpoint=s3_server,
     )
-    return env
 
 
 @pytest.fixture

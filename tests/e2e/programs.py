@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 
 PT2_CHECK = """
@@ -20,6 +22,18 @@ for n in (1, 7, len(x)):
     assert out.shape == (n, int(sys.argv[3])), out.shape
 np.save(sys.argv[4], program(torch.from_numpy(x)).detach().numpy())
 """
+
+
+def download_program(client: httpx.Client, path: str, wait: float = 120) -> bytes:
+    """A version's ``.pt2``, waiting while the server answers 409 + Retry-After (the
+    program follows the version's publication)."""
+    deadline = time.monotonic() + wait
+    while True:
+        response = client.get(path, params={"format": "pt2"})
+        if response.status_code != 409 or time.monotonic() > deadline:
+            assert response.status_code == 200, response.text
+            return response.content
+        time.sleep(float(response.headers["retry-after"]))
 
 
 def logits_without_relearn(

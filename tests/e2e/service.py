@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.processes import Processes
+from tests.e2e.processes import BIN, Processes
 
 FINAL = {"succeeded", "failed", "cancelled"}
 
@@ -42,5 +43,23 @@ def base_env(home: Path) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
         OMP_NUM_THREADS="1",
         RELEARN_LEASE_SECONDS="10",
+    )
+    return env
+
+
+def stack_env(
+    home: Path, *, database_url: str, broker_url: str, storage_url: str, s3_endpoint: str
+) -> dict[str, str]:
+    """The environment of a scaled-out relearn on these services, its database migrated."""
+    env = base_env(home) | {
+        "RELEARN_DATABASE_URL": database_url,
+        "RELEARN_BROKER_URL": broker_url,
+        "RELEARN_STORAGE_URL": storage_url,
+        "RELEARN_S3_ENDPOINT_URL": s3_endpoint,
+    }
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
+        env[key] = os.environ[key]
+    subprocess.run(
+        [str(BIN / "relearn"), "db", "upgrade"], env=env, check=True, capture_output=True
     )
     return env

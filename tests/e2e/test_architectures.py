@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import save as save_torch
 
 from tests.e2e.images import image_chunks, pretrained_weights
-from tests.e2e.programs import logits_without_relearn
+from tests.e2e.programs import download_program, logits_without_relearn
 from tests.e2e.reference import (
     build_loaded,
     features,
@@ -152,12 +152,9 @@ def check_one(service: Service, client: httpx.Client, name: str, folder: Path) -
         assert torch.equal(latest[key], tensor), (name, key)
 
     # and: the pt2 program (batch 1, 7 and N) gives the safetensors weights' eval logits
-    program = client.get(
-        f"/v1/models/{model['id']}/versions/latest/artifact", params={"format": "pt2"}
-    )
-    assert program.status_code == 200, program.text
+    program = download_program(client, f"/v1/models/{model['id']}/versions/latest/artifact")
     x = features(chunks[1].x_eval).numpy()
-    out = logits_without_relearn(program.content, x, classes, folder)
+    out = logits_without_relearn(program, x, classes, folder)
     with torch.no_grad():
         expected = build_loaded(latest, body)(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from tests.e2e.data import class_incremental_chunks, model_body
-from tests.e2e.programs import logits_without_relearn
+from tests.e2e.programs import download_program, logits_without_relearn
 from tests.e2e.reference import (
     accuracy_of,
     build_loaded,
@@ -90,11 +90,8 @@ def story(service: Service, tmp_path: Path) -> None:
             )
 
         # and: the pt2 program runs without relearn on any batch size, same logits
-        program = client.get(
-            f"/v1/models/{model_id}/versions/latest/artifact", params={"format": "pt2"}
-        )
-        assert program.status_code == 200, program.text
-    out = logits_without_relearn(program.content, chunks[1].x_eval, 6, tmp_path)
+        program = download_program(client, f"/v1/models/{model_id}/versions/latest/artifact")
+    out = logits_without_relearn(program, chunks[1].x_eval, 6, tmp_path)
     logits = build_loaded(served, body)(torch.from_numpy(chunks[1].x_eval)).detach().numpy()
     np.testing.assert_allclose(out, logits, rtol=1e-5, atol=1e-5)
 

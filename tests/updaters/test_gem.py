@@ -183,7 +183,7 @@ def test_applied_gradient_respects_every_reference_gradient_after_a_projected_st
 ) -> None:
     # given: two class-incremental experiences learned, then one full-batch step on a third
     training = TrainingConfig(batch_size=32, lr=0.5)
-    params = GEMParams(patterns_per_experience=16, memory_strength=0.0)
+    params = GEMParams(patterns_per_experience=16, memory_strength=0.0, ridge_mode="absolute")
     gem = GEM(make_model(), params, training, CPU)
     gem.fit(make_experience([0, 1], per_class=16, seed=0))
     gem.fit(make_experience([2, 3], per_class=16, seed=1))

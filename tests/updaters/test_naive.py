@@ -9,7 +9,7 @@ import torch
 
 from app.schemas.updaters import NaiveParams, TrainingConfig
 from worker.updaters.naive import Naive
-from worker.updaters.protocol import Experience
+from worker.updaters.protocol import Experience, LossSoFar
 
 CPU = torch.device("cpu")
 
@@ -24,14 +24,21 @@ def test_fit_learns_the_experience_and_reports_steps_samples_and_progress(
     naive = Naive(make_model(), NaiveParams(), TrainingConfig(batch_size=8, epochs=4, lr=0.1), CPU)
     before = evaluate(naive.model, experience)
     progress: list[float] = []
+    running_loss: list[float] = []
+
+    def reporter(fraction: float, loss: LossSoFar) -> None:
+        progress.append(fraction)
+        running_loss.append(loss())
 
     # when
-    report = naive.fit(experience, progress.append)
+    report = naive.fit(experience, reporter)
 
     # then
     assert report.steps == 4 * 4 and report.samples == 4 * 30
     assert len(report.loss_curve) == 4 and report.loss_curve[-1] < report.loss_curve[0]
     assert progress == [step / 16 for step in range(1, 17)]
+    # the running loss at each epoch's last step is that epoch's mean loss
+    assert running_loss[3::4] == report.loss_curve
     assert evaluate(naive.model, experience) > max(before, 0.9)
     assert naive.experiences_seen == 1
 

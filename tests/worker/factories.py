@@ -77,28 +77,31 @@ def add_chunk(
     updater: dict | None = None,
 ) -> str:
     """Store a chunk (or raw bytes standing for a corrupt one) and queue its job."""
+    content = data if isinstance(data, bytes) else data.npz()
     with sessions.begin() as session:
         model = session.get(Model, model_id)
         assert model is not None
         model.chunk_count += 1
+        model.job_count += 1
+        model.storage_bytes += len(content)
         chunk = Chunk(
             model_id=model_id,
             seq=model.chunk_count,
             object_key="",
             format="npz",
             sha256="0" * 64,
-            size_bytes=0,
+            size_bytes=len(content),
             num_samples=0 if isinstance(data, bytes) else len(data.y),
             num_eval=0 if isinstance(data, bytes) else len(data.y_eval),
         )
         session.add(chunk)
         session.flush()
         chunk.object_key = chunk_key(model_id, chunk.id, "npz")
-        store.put_bytes(data if isinstance(data, bytes) else data.npz(), chunk.object_key)
+        store.put_bytes(content, chunk.object_key)
         job = Job(
             model_id=model_id,
             chunk_id=chunk.id,
-            seq=chunk.seq,
+            seq=model.job_count,
             updater=validate_updater(updater or model.updater).model_dump(),
         )
         session.add(job)

@@ -4,7 +4,9 @@ Each experience leaves ``patterns_per_experience`` samples in one episodic memor
 step's gradient g is projected only when it would raise the loss on a sample B_M of M: one
 averaged constraint instead of GEM's one per experience, hence cheap. The dot products
 run over all trainable parameters as one flat vector (projecting each tensor on its own,
-as an older Avalanche did, is another update), and the test stays on the device.
+as an older Avalanche did, is another update), and the test stays on the device. g and
+g_ref are gathered into preallocated flat buffers and g is the optimizer's ``.grad``
+(``flat_grads``): the bookkeeping is a fixed number of operations a step.
 
 g_ref comes from a forward of B_M alone in train mode, as in the paper's code and
 Avalanche's plugin: a BatchNorm layer normalises B_M with B_M's own statistics, and its
@@ -18,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from app.schemas.updaters import AGEMParams, TrainingConfig
-from worker.updaters.gradient_vector import flat_gradient, trainable_parameters, write_gradient
+from worker.updaters.flat_grads import FlatGradient, gather_gradient, trainable_parameters
 from worker.updaters.protocol import Experience, FitReport, ProgressFn, UpdaterState
 from worker.updaters.rng import (
     distinct_indices,
@@ -30,10 +32,11 @@ from worker.updaters.training_loop import autocast, make_optimizer, run_epochs
 
 
 def project_gradient(
-    gradient: torch.Tensor, reference: torch.Tensor
+    gradient: torch.Tensor, reference: torch.Tensor, out: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The g̃ closest to ``gradient`` g with g̃ᵀg_ref ≥ 0 (A-GEM §4), for ``reference`` g_ref;
-    also whether gᵀg_ref < 0, as a 0-d bool tensor kept on the device."""
+    also whether gᵀg_ref < 0, as a 0-d bool tensor kept on the device. ``out`` (which may
+    be ``gradient`` itself) receives g̃."""
     dot = torch.dot(gradient, reference)  # gᵀg_ref
     reference_norm = torch.dot(reference, reference)  # g_refᵀg_ref
     violated = dot < 0
@@ -41,7 +44,8 @@ def project_gradient(
     scale = torch.where(
         violated, dot / reference_norm.clamp_min(torch.finfo(reference.dtype).tiny), 0.0
     )
-    return gradient - scale * reference, violated  # g̃ = g − (gᵀg_ref / g_refᵀg_ref) g_ref
+    # g̃ = g − (gᵀg_ref / g_refᵀg_ref) g_ref
+    return torch.sub(gradient, scale * reference, out=out), violated
 
 
 class AGEM:
@@ -87,16 +91,19 @@ class AGEM:
         optimizer = make_optimizer(self.model, self.training)
         parameters = trainable_parameters(self.model)
         projected_steps = torch.zeros((), dtype=torch.int64, device=self.device)
+        gradient = FlatGradient(parameters, torch.float32)  # g, read by the optimizer
+        gradient.install()
+        reference = gradient.layout.zeros(torch.float32)  # g_ref
+        reference_views = gradient.layout.views(reference)
 
         def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            optimizer.zero_grad(set_to_none=True)
             loss = self._loss(x, y)
-            gradient = flat_gradient(loss, parameters)
+            gather_gradient(loss, parameters, gradient.views)
             if self.memory_x is not None:  # g_ref on B_M, then the projection (A-GEM §4)
-                reference = flat_gradient(self._loss(*self._memory_batch()), parameters)
-                gradient, violated = project_gradient(gradient, reference)
-                projected_steps.add_(violated.to(torch.int64))
-            write_gradient(parameters, gradient)
+                gather_gradient(self._loss(*self._memory_batch()), parameters, reference_views)
+                _, violated = project_gradient(gradient.flat, reference, gradient.flat)
+                projected_steps.add_(violated)
+            gradient.publish()
             optimizer.step()
             return loss.detach()
 

@@ -2,9 +2,21 @@
 
 Each experience leaves ``patterns_per_experience`` samples as its episodic memory M_k. A
 step whose gradient g conflicts with some memory's gradient g_k is replaced by the closest
-gradient that conflicts with none, from GEM's dual QP (``gem_qp``). The cost is the paper's:
-t + 1 backward passes per step with t past experiences, and t·P float64 numbers for G; the
-one host sync per step is the conflict check.
+gradient that conflicts with none, from GEM's dual QP. The cost is the paper's: t + 1
+backward passes per step with t past experiences, and t·P numbers for G.
+
+Each g_k is gathered straight into its row of a preallocated float32 G (grown by doubling
+as experiences arrive), g into a flat buffer the optimizer reads as ``.grad``
+(``flat_grads``); G Gᵀ and G g are accumulated in float64 a block of columns at a time.
+For up to ``gem_qp_device.MAX_ENUMERATED`` experiences the violation test and the dual
+stay on the device (``gem_qp_device``): a step has no host round trip, and a step without
+a violation applies g unchanged (v = 0). Beyond, the host's active-set method
+(``gem_qp``) solves the dual, after one blocking copy of G Gᵀ and G g.
+
+The ridge of the dual is relative by default: ρ_k = ``ridge``·‖g_k‖² (at least a tiny
+fraction of the largest), so a projected step keeps at most ridge/(1 + ridge) of any
+violation whatever the gradients' scale; ``ridge_mode`` absolute gives the authors' (and
+Avalanche's) ρ = 1e-3, which leaves half a violation when ‖g_k‖² ≈ 1e-3.
 
 Each g_k comes from a forward of M_k alone in train mode, as in the authors' code and
 Avalanche's plugin: a BatchNorm layer normalises M_k with M_k's own statistics, and its
@@ -19,8 +31,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from app.schemas.updaters import GEMParams, TrainingConfig
-from worker.updaters.gem_qp import solve_gem_dual
-from worker.updaters.gradient_vector import flat_gradient, trainable_parameters, write_gradient
+from worker.updaters.flat_grads import FlatGradient, gather_gradient, trainable_parameters
+from worker.updaters.gem_qp import RIDGE, solve_gem_dual
+from worker.updaters.gem_qp_device import enumerable, solve_gem_dual_on_device
 from worker.updaters.protocol import Experience, FitReport, ProgressFn, UpdaterState
 from worker.updaters.rng import (
     distinct_indices,
@@ -30,20 +43,67 @@ from worker.updaters.rng import (
 )
 from worker.updaters.training_loop import autocast, make_optimizer, run_epochs
 
+CAST_BLOCK_BYTES = 64 * 2**20
+"""Most bytes of float64 copies of G that ``gram_and_products`` holds at once."""
+
+
+def gram_and_products(
+    reference_gradients: torch.Tensor, gradient: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """G Gᵀ (t × t) and G g (t,) in float64, from G and g of any float dtype: columns are
+    widened a block at a time, so no float64 copy of the whole G is ever made."""
+    t, p = reference_gradients.shape
+    block = max(2**16, CAST_BLOCK_BYTES // (8 * (t + 1)))
+    gram = products = None
+    for start in range(0, p, block):
+        rows = reference_gradients[:, start : start + block].double()
+        part = gradient[start : start + block].double()
+        if gram is None or products is None:
+            gram, products = rows @ rows.T, rows @ part
+        else:
+            gram.addmm_(rows, rows.T)
+            products.addmv_(rows, part)
+    assert gram is not None and products is not None
+    return gram, products
+
+
+def ridge_diagonal(gram: torch.Tensor, ridge: float, relative: bool) -> torch.Tensor:
+    """The diagonal ridge D of the dual: ``ridge``·‖g_k‖² (at least ``ridge`` times the
+    smallest normal float, so a zero g_k keeps the Hessian positive definite) or
+    ``ridge`` for every k."""
+    diagonal = gram.diagonal()
+    if not relative:
+        return torch.full_like(diagonal, ridge)
+    return diagonal.clamp_min(torch.finfo(gram.dtype).tiny) * ridge
+
 
 def project_gradient(
-    reference_gradients: torch.Tensor, gradient: torch.Tensor, memory_strength: float
-) -> tuple[torch.Tensor, bool]:
+    reference_gradients: torch.Tensor,
+    gradient: torch.Tensor,
+    memory_strength: float,
+    ridge: float = RIDGE,
+    relative: bool = False,
+    out: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """GEM's projection of ``gradient`` g (P,) against ``reference_gradients`` G (t × P):
-    (g̃, True), or (g, False) when no constraint is violated."""
-    products = reference_gradients @ gradient  # ⟨g, g_k⟩ for every k (GEM Eq. 4)
-    products_host = products.double().cpu().numpy()  # the step's one host sync
-    if not (products_host < 0).any():
-        return gradient, False
-    gram = (reference_gradients @ reference_gradients.T).double().cpu().numpy()
-    v = solve_gem_dual(gram, products_host, memory_strength)  # GEM Eq. 9 (dual QP)
-    v_device = torch.from_numpy(v).to(device=gradient.device, dtype=reference_gradients.dtype)
-    return reference_gradients.T @ v_device + gradient, True  # g̃ = Gᵀv* + g (GEM, below Eq. 9)
+    g̃ = Gᵀv* + g (GEM, below Eq. 9), or g itself when no ⟨g, g_k⟩ < 0 (GEM Eq. 4); and
+    whether a constraint was violated, as a 0-d bool tensor. The default ridge is the
+    authors' absolute 1e-3. ``out`` (which may be ``gradient`` itself) receives g̃."""
+    gram, products = gram_and_products(reference_gradients, gradient)
+    diagonal = ridge_diagonal(gram, ridge, relative)
+    violated = (products < 0).any()
+    if enumerable(products.shape[0], products.device):
+        v = solve_gem_dual_on_device(gram, products, memory_strength, diagonal)
+        v = v * violated  # no violation: g̃ = Gᵀ0 + g = g
+    elif bool(violated):  # the one host sync of the step
+        host = solve_gem_dual(
+            gram.cpu().numpy(), products.cpu().numpy(), memory_strength, diagonal.cpu().numpy()
+        )
+        v = torch.from_numpy(host).to(products.device)
+    else:
+        v = torch.zeros_like(products)
+    weights = v.to(reference_gradients.dtype)
+    return torch.addmv(gradient, reference_gradients.T, weights, out=out), violated
 
 
 class GEM:
@@ -61,40 +121,57 @@ class GEM:
         self.experiences_seen = 0
         self.memory_x: list[torch.Tensor] = []  # one entry per past experience: M_k
         self.memory_y: list[torch.Tensor] = []
+        self._rows: torch.Tensor | None = None  # G's storage: capacity × P, not saved
 
     def _loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with autocast(self.device, self.training):
             return F.cross_entropy(self.model(x), y)
 
+    def _reference_rows(self, t: int, numel: int, dtype: torch.dtype) -> torch.Tensor:
+        """G (t × P): the first t rows of a buffer whose capacity doubles when outgrown
+        (the old one freed first: rows are recomputed every step, none is copied)."""
+        if t == 0:
+            return torch.empty(0, numel, dtype=dtype, device=self.device)
+        rows = self._rows
+        if rows is None or rows.shape[0] < t or rows.shape[1] != numel or rows.dtype != dtype:
+            capacity = max(
+                t, 1, 2 * rows.shape[0] if rows is not None and rows.shape[1] == numel else 0
+            )
+            self._rows = None
+            rows = self._rows = torch.empty(capacity, numel, dtype=dtype, device=self.device)
+        return rows[:t]
+
     def fit(self, experience: Experience, progress: ProgressFn | None = None) -> FitReport:
         optimizer = make_optimizer(self.model, self.training)
         parameters = trainable_parameters(self.model)
-        projected_steps = 0
+        projected_steps = torch.zeros((), dtype=torch.int64, device=self.device)
+        dtype = torch.promote_types(torch.float32, parameters[0].dtype)
+        gradient = FlatGradient(parameters, dtype)  # g, read by the optimizer as .grad
+        gradient.install()
+        memories = list(zip(self.memory_x, self.memory_y, strict=True))
+        reference = self._reference_rows(len(memories), gradient.layout.numel, dtype)
+        reference_views = [gradient.layout.views(row) for row in reference]  # G, Eq. 2 per row
+        strength, ridge = self.params.memory_strength, self.params.ridge
+        relative = self.params.ridge_mode == "relative"
 
         def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            nonlocal projected_steps
-            optimizer.zero_grad(set_to_none=True)
             loss = self._loss(x, y)
-            gradient = flat_gradient(loss, parameters, torch.float64)  # float64 for the QP
-            if self.memory_x:
-                reference = torch.stack(
-                    [
-                        flat_gradient(self._loss(mx, my), parameters, torch.float64)
-                        for mx, my in zip(self.memory_x, self.memory_y, strict=True)
-                    ]
-                )  # G, GEM Eq. 2 per row
-                gradient, projected = project_gradient(
-                    reference, gradient, self.params.memory_strength
+            gather_gradient(loss, parameters, gradient.views)
+            if memories:
+                for (mx, my), views in zip(memories, reference_views, strict=True):
+                    gather_gradient(self._loss(mx, my), parameters, views)
+                _, projected = project_gradient(
+                    reference, gradient.flat, strength, ridge, relative, gradient.flat
                 )
-                projected_steps += int(projected)
-            write_gradient(parameters, gradient)
+                projected_steps.add_(projected)
+            gradient.publish()
             optimizer.step()
             return loss.detach()
 
         report = run_epochs(self.model, experience, self.training, self.generator, step, progress)
         self._remember(experience)
         self.experiences_seen += 1
-        report.extra["projected_fraction"] = projected_steps / max(report.steps, 1)
+        report.extra["projected_fraction"] = int(projected_steps.item()) / max(report.steps, 1)
         return report
 
     @torch.no_grad()

@@ -24,10 +24,11 @@ def solve_gem_dual(
     gram: NDArray[np.float64],
     gradient_products: NDArray[np.float64],
     margin: float,
-    ridge: float = RIDGE,
+    ridge: float | NDArray[np.float64] = RIDGE,
 ) -> NDArray[np.float64]:
     """v* = argmin_v ½ vᵀ(G Gᵀ + ρI)v + (G g)ᵀv subject to v ≥ γ (GEM Eq. 9, the dual), from
-    ``gram`` G Gᵀ (t × t) and ``gradient_products`` G g (t,); then g̃ = Gᵀv* + g."""
+    ``gram`` G Gᵀ (t × t) and ``gradient_products`` G g (t,); then g̃ = Gᵀv* + g. ``ridge``
+    is ρ, or the (t,) diagonal of a ridge that differs per experience."""
     gram = np.asarray(gram, dtype=np.float64)
     products = np.asarray(gradient_products, dtype=np.float64)
     t = products.shape[0]
@@ -35,7 +36,7 @@ def solve_gem_dual(
         raise ValueError(f"gram must be {t}x{t}, got {gram.shape}")
     if not (np.isfinite(gram).all() and np.isfinite(products).all()):
         raise ValueError("the GEM dual QP needs finite G Gᵀ and G g")
-    hessian = 0.5 * (gram + gram.T) + ridge * np.eye(t)
+    hessian = 0.5 * (gram + gram.T) + np.diag(np.broadcast_to(ridge, (t,)).astype(np.float64))
     # Shift v = u + γ so that the bounds read u ≥ 0: the linear term becomes G g + Q γ.
     linear = products + hessian @ np.full(t, float(margin))
     u = _solve_nonnegative_qp(hessian, linear)

@@ -20,8 +20,13 @@ class StateMismatch(ValueError):
     ``memory_size``): the caller may start fresh. Other errors in loading are bugs."""
 
 
-ProgressFn = Callable[[float], None]
-"""Called with the fraction of the chunk's training done, in [0, 1]."""
+LossSoFar = Callable[[], float]
+"""Reads the mean training loss of the current epoch's steps so far. Reading it waits for
+the device (a host sync), so a progress function calls it only when it reports."""
+
+ProgressFn = Callable[[float, LossSoFar], None]
+"""Called after each training step with the fraction of the chunk's training done, in
+[0, 1], and the running loss to read if wanted."""
 
 
 @dataclass

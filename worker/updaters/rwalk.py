@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from app.schemas.updaters import RWalkParams, TrainingConfig
+from worker.updaters.flat_grads import FlatLayout, gather
 from worker.updaters.protocol import (
     Experience,
     FitReport,
@@ -51,6 +52,10 @@ def normalised(values: list[torch.Tensor]) -> list[torch.Tensor]:
 
 
 class RWalk:
+    """F, s, P and θ* are flat vectors over all trainable parameters (``flat_grads``), so
+    a step's bookkeeping is a fixed number of operations whatever the model's tensor
+    count; ``fisher``, ``score``, ``importance`` and ``anchor`` give per-parameter views."""
+
     name = "rwalk"
 
     def __init__(
@@ -66,10 +71,11 @@ class RWalk:
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         self.names = [n for n, _ in named]
         self.parameters = [p for _, p in named]
-        self.fisher = self._zeros()  # F (Eq. 6), never reset: EWC++ runs over the stream
-        self.score = self._zeros()  # s, the §4.3 running average over experiences
-        self.importance = self._zeros()  # P (Eq. 8), fixed at each experience's end
-        self.anchor = [p.detach().clone() for p in self.parameters]  # θ* (Eq. 8)
+        self.layout = FlatLayout(self.parameters)
+        self._fisher = self._zeros()  # F (Eq. 6), never reset: EWC++ runs over the stream
+        self._score = self._zeros()  # s, the §4.3 running average over experiences
+        self._importance = self._zeros()  # P (Eq. 8), fixed at each experience's end
+        self._anchor = self._flat_parameters()  # θ* (Eq. 8)
         self.buffer = (
             make_memory(params.memory_policy, params.memory_size, device)
             if params.memory_size > 0
@@ -77,8 +83,31 @@ class RWalk:
         )
         self.memory_batch_size = params.memory_batch_size or training.batch_size
 
-    def _zeros(self) -> list[torch.Tensor]:
-        return [torch.zeros_like(p, dtype=torch.float32) for p in self.parameters]
+    def _zeros(self) -> torch.Tensor:
+        return self.layout.zeros(torch.float32)
+
+    @torch.no_grad()
+    def _flat_parameters(self) -> torch.Tensor:
+        """θ as one flat vector."""
+        flat = self.layout.zeros()
+        gather(self.layout.views(flat), self.parameters)
+        return flat
+
+    @property
+    def fisher(self) -> list[torch.Tensor]:
+        return self.layout.views(self._fisher)
+
+    @property
+    def score(self) -> list[torch.Tensor]:
+        return self.layout.views(self._score)
+
+    @property
+    def importance(self) -> list[torch.Tensor]:
+        return self.layout.views(self._importance)
+
+    @property
+    def anchor(self) -> list[torch.Tensor]:
+        return self.layout.views(self._anchor)
 
     def fit(self, experience: Experience, progress: ProgressFn | None = None) -> FitReport:
         optimizer = make_optimizer(self.model, self.training)
@@ -87,67 +116,64 @@ class RWalk:
         penalised = self.experiences_seen > 0
         experience_score = self._zeros()  # s_e: Eq. 7 over this experience's windows
         window_loss = self._zeros()  # ΔL of the open window
-        window_start = [p.detach().clone() for p in self.parameters]
+        gradient = self._zeros()  # g: the unpenalised gradient at θ_before
+        gradient_views = self.layout.views(gradient)
+        penalty_gradient = self._zeros()  # P ⊙ (θ − θ*)
+        penalty_views = self.layout.views(penalty_gradient)
+        before, after = self.layout.zeros(), self.layout.zeros()  # θ around a step
+        views = {id(before): self.layout.views(before), id(after): self.layout.views(after)}
+        with torch.no_grad():
+            gather(views[id(after)], self.parameters)
+        window_start = after.clone()
         steps_in_window = 0
         steps_done = 0
         if self.buffer is not None and self.params.memory_update == "before_fit":
             self.buffer.add_all(self.generator, x=experience.x, y=experience.y)
 
+        @torch.no_grad()
         def close_window() -> None:
             nonlocal steps_in_window
-            with torch.no_grad():
-                for s, dl, f, p, start in zip(
-                    experience_score,
-                    window_loss,
-                    self.fisher,
-                    self.parameters,
-                    window_start,
-                    strict=True,
-                ):
-                    moved = p - start  # Δθ over the window
-                    # s_e += ΔL / (½·F·Δθ² + ε)  (Eq. 7)
-                    s.add_(dl / (0.5 * f * moved.square() + SCORE_EPSILON))
-                    dl.zero_()
-                    start.copy_(p)
+            moved = after - window_start  # Δθ over the window
+            # s_e += ΔL / (½·F·Δθ² + ε)  (Eq. 7)
+            experience_score.add_(
+                window_loss / (0.5 * self._fisher * moved.square() + SCORE_EPSILON)
+            )
+            window_loss.zero_()
+            window_start.copy_(after)
             steps_in_window = 0
 
         def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            nonlocal steps_in_window, steps_done
+            nonlocal steps_in_window, steps_done, before, after
+            before, after = after, before  # θ_before: where the last step ended
             inputs, labels = x, y
             if self.buffer is not None and len(self.buffer) > 0:
                 memory = self.buffer.sample(self.memory_batch_size, self.generator)
                 inputs, labels = torch.cat([x, memory["x"]]), torch.cat([y, memory["y"]])
-            before = [p.detach().clone() for p in self.parameters]
             optimizer.zero_grad(set_to_none=True)
             with autocast(self.device, self.training):
                 task_loss = F.cross_entropy(self.model(inputs), labels)
             task_loss.backward()
             with torch.no_grad():
-                gradients = [  # g: the unpenalised gradient at θ_before
-                    p.grad.detach().float().clone()
-                    if p.grad is not None
-                    else torch.zeros_like(p, dtype=torch.float32)
-                    for p in self.parameters
-                ]
-                for f, g in zip(self.fisher, gradients, strict=True):
-                    f.mul_(1.0 - alpha).addcmul_(g, g, value=alpha)  # F ← α·g² + (1 − α)·F (Eq. 6)
+                grads = [p.grad for p in self.parameters]
+                gather(gradient_views, grads)
+                # F ← α·g² + (1 − α)·F (Eq. 6)
+                self._fisher.mul_(1.0 - alpha).addcmul_(gradient, gradient, value=alpha)
                 penalty = torch.zeros((), device=self.device)
                 if penalised:
-                    for p, importance, anchor in zip(
-                        self.parameters, self.importance, self.anchor, strict=True
-                    ):
-                        away = p - anchor
-                        penalty += (importance * away.square()).sum()  # λ·Σ P(θ − θ*)² (Eq. 8)
+                    away = before - self._anchor
+                    torch.mul(self._importance, away, out=penalty_gradient)
+                    penalty = lam * torch.dot(penalty_gradient, away)  # λ·Σ P(θ − θ*)² (Eq. 8)
+                    applied: list[torch.Tensor] = []
+                    for p in self.parameters:
                         if p.grad is None:
                             p.grad = torch.zeros_like(p)
-                        p.grad.add_(importance * away, alpha=2.0 * lam)  # + 2λP(θ − θ*)
-                    penalty *= lam
+                        applied.append(p.grad)
+                    torch._foreach_add_(applied, penalty_views, alpha=2.0 * lam)  # + 2λP(θ − θ*)
             optimizer.step()
             with torch.no_grad():
-                for dl, g, p, b in zip(
-                    window_loss, gradients, self.parameters, before, strict=True
-                ):
-                    dl.sub_(g * (p - b))  # ΔL += −g ⊙ Δθ (first order, Eq. 7's numerator)
+                gather(views[id(after)], self.parameters)
+                # ΔL += −g ⊙ Δθ (first order, Eq. 7's numerator)
+                window_loss.addcmul_(gradient, after - before, value=-1.0)
             steps_in_window += 1
             if steps_in_window == self.params.delta_t:
                 close_window()
@@ -163,7 +189,7 @@ class RWalk:
         report = run_epochs(self.model, experience, self.training, self.generator, step, progress)
         if steps_in_window > 0:  # a last, shorter window: none of the path is dropped
             close_window()
-        self._consolidate(experience_score)
+        self._consolidate(experience_score, after)
         if self.buffer is not None and self.params.memory_update == "after_fit":
             self.buffer.add_all(self.generator, x=experience.x, y=experience.y)
         self.experiences_seen += 1
@@ -172,27 +198,33 @@ class RWalk:
         return report
 
     @torch.no_grad()
-    def _consolidate(self, experience_score: list[torch.Tensor]) -> None:
+    def _consolidate(self, experience_score: torch.Tensor, parameters: torch.Tensor) -> None:
         """End of an experience: carry s (§4.3), then fix P and θ* for Eq. 8."""
         if self.experiences_seen == 0:
-            self.score = experience_score  # s ← s_e
+            self._score = experience_score  # s ← s_e
         else:  # s ← ½(s + s_e): older experiences' scores decay by halves
-            self.score = [0.5 * (s + e) for s, e in zip(self.score, experience_score, strict=True)]
-        fisher_part = normalised(self.fisher)  # F / max F, in [0, 1]
-        score_part = normalised([s.clamp_min(0) for s in self.score])  # relu(s) / max relu(s)
+            self._score = 0.5 * (self._score + experience_score)
+        (fisher_part,) = normalised([self._fisher])  # F / max F, in [0, 1]
+        (score_part,) = normalised([self._score.clamp_min(0)])  # relu(s) / max relu(s)
         # P = F / max F + relu(s) / max relu(s) (Eq. 8, both terms normalised as suggested)
-        self.importance = [f + s for f, s in zip(fisher_part, score_part, strict=True)]
-        self.anchor = [p.detach().clone() for p in self.parameters]
+        self._importance = fisher_part + score_part
+        self._anchor = parameters.clone()
 
     def state_dict(self) -> UpdaterState:
         tensors: dict[str, torch.Tensor] = {}
-        for name, f, s, importance, anchor in zip(
-            self.names, self.fisher, self.score, self.importance, self.anchor, strict=True
-        ):
-            tensors[f"fisher.{name}"] = f
-            tensors[f"score.{name}"] = s
-            tensors[f"importance.{name}"] = importance
-            tensors[f"anchor.{name}"] = anchor
+        for name, p, f, s, importance, anchor in zip(
+            self.names,
+            self.parameters,
+            self.fisher,
+            self.score,
+            self.importance,
+            self.anchor,
+            strict=True,
+        ):  # one tensor each (safetensors refuses views that share a buffer)
+            tensors[f"fisher.{name}"] = f.clone()
+            tensors[f"score.{name}"] = s.clone()
+            tensors[f"importance.{name}"] = importance.clone()
+            tensors[f"anchor.{name}"] = anchor.to(dtype=p.dtype, copy=True)
         state = run_state(self.generator, self.experiences_seen).merged(
             UpdaterState(tensors=tensors, meta={"parameters": list(self.names)})
         )
@@ -203,16 +235,14 @@ class RWalk:
             raise StateMismatch("saved RWalk state is for a model with other parameters")
         self.experiences_seen = restore_run_state(state, self.generator)
 
-        def load(kind: str, like_parameters: bool = False) -> list[torch.Tensor]:
-            return [
-                state.tensors[f"{kind}.{name}"]
-                .to(device=self.device, dtype=p.dtype if like_parameters else torch.float32)
-                .clone()
-                for name, p in zip(self.names, self.parameters, strict=True)
-            ]
+        def load(kind: str, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+            flat = self.layout.zeros(dtype)
+            for name, view in zip(self.names, self.layout.views(flat), strict=True):
+                view.copy_(state.tensors[f"{kind}.{name}"])
+            return flat
 
-        self.fisher, self.score = load("fisher"), load("score")
-        self.importance, self.anchor = load("importance"), load("anchor", like_parameters=True)
+        self._fisher, self._score = load("fisher"), load("score")
+        self._importance, self._anchor = load("importance"), load("anchor", self.layout.dtype)
         if self.buffer is not None and "buffer" in state.meta:
             self.buffer.load_state_dict(state)
         # (saved without a memory: the importances stay, the memory starts empty)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
+from functools import partial
 
 import torch
 from torch import nn
 
 from app.schemas.updaters import TrainingConfig
 from worker.updaters.batch_forward import has_batch_coupled_layers
+from worker.updaters.compiled_step import compiled_step
 from worker.updaters.protocol import Experience, FitReport, ProgressFn
 from worker.updaters.rng import draw_seed, seeded_global_rng
 
@@ -90,16 +92,19 @@ def run_epochs(
     model.train()
     started = time.perf_counter()
     done = 0
-    with seeded_global_rng(draw_seed(generator), device):
+    with (
+        seeded_global_rng(draw_seed(generator), device),
+        compiled_step(step, training.compile) as train_step,
+    ):
         for _ in range(training.epochs):
             losses = torch.zeros(per_epoch, device=device)
             for i, index in enumerate(
                 shuffled_batches(n, training.batch_size, generator, no_single)
             ):
-                losses[i] = step(experience.x[index], experience.y[index])
+                losses[i] = train_step(experience.x[index], experience.y[index])
                 done += 1
                 if progress is not None:
-                    progress(done / total)
+                    progress(done / total, partial(mean_of_first, losses, i + 1))
             epoch_losses.append(losses.mean())
     curve = torch.stack(epoch_losses).tolist()  # the one host sync of the fit
     return FitReport(
@@ -108,3 +113,8 @@ def run_epochs(
         seconds=time.perf_counter() - started,
         loss_curve=[float(v) for v in curve],
     )
+
+
+def mean_of_first(losses: torch.Tensor, n: int) -> float:
+    """The mean of the first ``n`` step losses of an epoch (a host sync: read lazily)."""
+    return float(losses[:n].mean())

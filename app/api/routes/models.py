@@ -17,9 +17,9 @@ from app.api.deps import SessionDep, SettingsDep, StoreDep, TasksDep
 from app.api.model_form import openapi_body, read_model_form
 from app.api.paging import PageDep
 from app.db.models import Model
-from app.schemas.models import ModelList, ModelPublic, ModelStatusName
+from app.schemas.models import ModelList, ModelPublic, ModelStatusName, ModelUpdate
 from app.schemas.problem import problem_responses
-from app.services import deletion
+from app.services import deletion, model_update
 from app.services import models as service
 from app.services.resources import ResourceLimits
 
@@ -89,6 +89,13 @@ def delete_model(model_id: str, session: SessionDep) -> Response:
     stops within seconds, and its objects are removed in the background."""
     deletion.delete_model(session=session, model_id=model_id)
     return Response(status_code=status.HTTP_202_ACCEPTED)
+
+
+@router.patch("/{model_id}", response_model=ModelPublic, responses=problem_responses(404, 422))
+def update_model(model_id: str, body: ModelUpdate, session: SessionDep) -> ModelPublic:
+    """Set or remove the promotion gate and the retention (``null`` removes; a field left
+    out stays). The gate applies from the next job, the retention from the next sweep."""
+    return model_public(model_update.update_model(session=session, model_id=model_id, body=body))
 
 
 @router.get("/{model_id}", response_model=ModelPublic, responses=problem_responses(404))
