@@ -50,7 +50,7 @@ from app.continual_metrics import average_accuracy, backward_transfer, forgettin
 from bench.continual import machine_info
 from bench.methods import AGEM_SAMPLE_SIZE, DER_ALPHA, DERPP_BETA, METHODS, settings_for
 from bench.runner import BATCH_SIZE
-from bench.streams import NUM_EXPERIENCES, STREAMS, Stream
+from bench.streams import DEFAULT_STREAMS, NUM_EXPERIENCES, STREAMS, Stream
 from worker.architectures import initial_model
 
 RWALK = {"ewc_lambda": 0.1, "ewc_alpha": 0.9, "delta_t": 10}  # relearn's defaults, Avalanche's
@@ -146,7 +146,9 @@ def run_one(stream: Stream, label: str, memory: str, epochs: int, seed: int) -> 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--streams", nargs="+", choices=list(STREAMS), default=list(STREAMS))
+    parser.add_argument(
+        "--streams", nargs="+", choices=list(STREAMS), default=list(DEFAULT_STREAMS)
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--epochs", type=int, nargs="+", default=[1, 5])
     parser.add_argument("--memory", type=int, nargs="+", default=[500])

@@ -131,3 +131,7 @@ STREAMS: dict[str, Callable[[], Stream]] = {
     "split_glyphs32": split_glyphs32_stream,
     "permuted_mnist1d": permuted_mnist1d_stream,
 }
+
+DEFAULT_STREAMS = ("split_mnist1d", "split_mnist1d_300", "split_glyphs", "permuted_mnist1d")
+"""What a run without ``--streams`` covers: ``split_glyphs32`` (a ResNet-18 on the CPU,
+hours at five epochs) runs only when named."""
