@@ -3,44 +3,26 @@ access log, structured; uvicorn's own access log is off)."""
 
 from __future__ import annotations
 
-import time
+from contextlib import AbstractContextManager
 
 import structlog
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from app.logs import bound
 from app.telemetry.http import route_label
+from app.telemetry.observed_requests import ObservedRequests
 
 log = structlog.get_logger("relearn.http")
 
 
-class RequestLog:
-    """Pure ASGI middleware, so event streams pass through as they are (their line is
-    written when they close). Lines logged while a request runs carry its method and path."""
+class RequestLog(ObservedRequests):
+    """Lines logged while a request runs carry its method and path; an event stream's
+    line is written when it closes."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def during(self, scope: Scope) -> AbstractContextManager[object]:
+        return bound(method=scope["method"], path=scope["path"])
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        started = time.perf_counter()
-        with bound(method=scope["method"], path=scope["path"]):
-            try:
-                await self.app(scope, receive, send_and_note)
-            finally:
-                log.info(
-                    "request",
-                    route=route_label(scope),
-                    status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 1),
-                )
+    def observe(self, scope: Scope, status: int, seconds: float) -> None:
+        log.info(
+            "request", route=route_label(scope), status=status, duration_ms=round(seconds * 1000, 1)
+        )

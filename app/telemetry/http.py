@@ -9,11 +9,12 @@ that the label's values stay few whatever paths clients try.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from prometheus_client import Counter, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
+
+from app.telemetry.observed_requests import ObservedRequests
 
 HTTP_REQUESTS = Counter(
     "relearn_http_requests",
@@ -40,29 +41,8 @@ def route_label(scope: Scope) -> str:
     return UNMATCHED
 
 
-class RequestMetrics:
-    """Pure ASGI middleware (no ``BaseHTTPMiddleware``: event streams pass through as
-    they are). A request that raises counts as the 500 the outer error handler sends."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        started = time.perf_counter()
-        try:
-            await self.app(scope, receive, send_and_note)
-        finally:
-            method, route = scope["method"], route_label(scope)
-            HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            HTTP_SECONDS.labels(method, route).observe(time.perf_counter() - started)
+class RequestMetrics(ObservedRequests):
+    def observe(self, scope: Scope, status: int, seconds: float) -> None:
+        method, route = scope["method"], route_label(scope)
+        HTTP_REQUESTS.labels(method, route, str(status)).inc()
+        HTTP_SECONDS.labels(method, route).observe(seconds)
