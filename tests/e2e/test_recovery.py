@@ -25,8 +25,9 @@ def test_killed_worker_job_reruns_from_same_base(
     fast_reconcile: None, scaled_service: Service
 ) -> None:
     # given: a model with one finished version and a second, slow job under way
-    body = model_body("crash", {"name": "er", "params": {"memory_size": 50}}, epochs=60)
-    chunks = class_incremental_chunks(2, n=600)
+    # (long enough that a worker reporting progress every 0.5 s is seen part-way)
+    body = model_body("crash", {"name": "er", "params": {"memory_size": 50}}, epochs=100)
+    chunks = class_incremental_chunks(2, n=2400)
     with scaled_service.client() as client:
         model_id = client.post("/v1/models", json=body).json()["id"]
         jobs = [

@@ -107,7 +107,7 @@ def test_story_on_postgres_redis_s3(scaled_service: Service, tmp_path: Path) -> 
 
 def test_progress_is_visible_while_running(embedded_service: Service) -> None:
     # given: a chunk big enough that training takes a few seconds
-    body = model_body("slow", {"name": "naive", "params": {}}, epochs=40)
+    body = model_body("slow", {"name": "naive", "params": {}}, epochs=100)
     chunk = class_incremental_chunks(1, n=3000)[0]
     with embedded_service.client() as client:
         model_id = client.post("/v1/models", json=body).json()["id"]

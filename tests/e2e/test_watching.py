@@ -18,7 +18,7 @@ def test_a_running_job_streams_its_progress_then_metrics_count_it(
     embedded_service: Service,
 ) -> None:
     # given: a chunk big enough that training takes a few seconds
-    body = model_body("watched", {"name": "naive", "params": {}}, epochs=40)
+    body = model_body("watched", {"name": "naive", "params": {}}, epochs=100)
     chunk = class_incremental_chunks(1, n=3000)[0]
     with embedded_service.client() as client:
         model_id = client.post("/v1/models", json=body).json()["id"]
