@@ -36,11 +36,12 @@ _heartbeat: list[Heartbeat] = []
 
 
 def reconcile_now() -> None:
-    jobs = JobStore(get_sessionmaker())
+    jobs, settings = JobStore(get_sessionmaker()), get_settings()
     resend_pending(jobs, enqueue_model_work)
-    store = store_from_settings(get_settings())
+    store = store_from_settings(settings)
     sweep_deleted(jobs, store)
-    prune_all(jobs.sessions, store, owner=f"retention-{uuid.uuid4().hex[:16]}")
+    owner = f"retention-{uuid.uuid4().hex[:16]}"
+    prune_all(jobs.sessions, store, owner=owner, lease_seconds=settings.lease_seconds)
 
 
 def resend_pending(jobs: JobStore, send: Callable[[str], None]) -> list[str]:

@@ -35,8 +35,6 @@ from worker.store.attempts import PENDING
 
 log = logging.getLogger(__name__)
 
-LEASE_SECONDS = 60.0
-
 
 @dataclass(frozen=True)
 class Pruned:
@@ -182,12 +180,17 @@ class RetentionStore:
 
 
 def prune_model(
-    sessions: sessionmaker[Session], store: ObjectStore, *, model_id: str, owner: str
+    sessions: sessionmaker[Session],
+    store: ObjectStore,
+    *,
+    model_id: str,
+    owner: str,
+    lease_seconds: float,
 ) -> Pruned | None:
-    """One round of the model's retention; None when a worker holds its lease (the next
-    round tries again)."""
+    """One round of the model's retention, under the model's update lease (the workers'
+    ``lease_seconds``); None when a worker holds it (the next round tries again)."""
     jobs, retention = JobStore(sessions), RetentionStore(sessions)
-    if not jobs.take_lease(model_id=model_id, owner=owner, seconds=LEASE_SECONDS):
+    if not jobs.take_lease(model_id=model_id, owner=owner, seconds=lease_seconds):
         return None
     try:
         policy = retention.policy(model_id=model_id)
@@ -213,10 +216,14 @@ def prune_model(
     return Pruned(chunks=chunks, versions=versions)
 
 
-def prune_all(sessions: sessionmaker[Session], store: ObjectStore, *, owner: str) -> int:
+def prune_all(
+    sessions: sessionmaker[Session], store: ObjectStore, *, owner: str, lease_seconds: float
+) -> int:
     """A round over every model with a retention policy; how many it pruned something of."""
     pruned = 0
     for model_id in RetentionStore(sessions).models_with_policy():
-        done = prune_model(sessions, store, model_id=model_id, owner=owner)
+        done = prune_model(
+            sessions, store, model_id=model_id, owner=owner, lease_seconds=lease_seconds
+        )
         pruned += bool(done and (done.chunks or done.versions))
     return pruned

@@ -28,7 +28,7 @@ from app.chunk_format import (
     detect_format,
 )
 from app.config import Settings
-from app.db.models import Chunk, Job, JobStatus, Model, new_id
+from app.db.models import Chunk, Job, Model, new_id
 from app.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, ServiceUnavailable
 from app.queue import TaskQueue
 from app.schemas.chunks import ChunkAccepted
@@ -36,6 +36,7 @@ from app.schemas.updaters import UpdaterSpec
 from app.services.models import ensure_accepts_chunks, get_model
 from app.services.orphans import delete_object_quietly
 from app.services.pages import Page, PageRequest
+from app.services.queue_place import queued_job
 from app.storage import ObjectStore, chunk_key
 
 log = logging.getLogger(__name__)
@@ -212,15 +213,8 @@ def _record(
             )
         )
         session.flush()
-        job = Job(
-            id=new_id(),
-            model_id=model_id,
-            chunk_id=chunk_id,
-            seq=place,
-            status=JobStatus.queued,
-            progress=0.0,
-            attempts=0,
-            updater=updater.model_dump(),
+        job = queued_job(
+            model_id=model_id, seq=place, updater=updater.model_dump(), chunk_id=chunk_id
         )
         session.add(job)
         session.flush()

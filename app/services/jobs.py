@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from app.db.models import Job, JobKind, JobStatus, Model, new_id, utcnow
+from app.db.models import Job, JobKind, JobStatus, Model, utcnow
 from app.errors import Conflict, NotFound
 from app.queue import TaskQueue
 from app.services.models import get_model, is_valid_id
 from app.services.pages import Page, PageRequest
-from app.services.queue_place import next_queue_place
+from app.services.queue_place import next_queue_place, queued_job
 from app.services.tenants import may_see
 
 
@@ -115,16 +115,12 @@ def retry_job(*, session: Session, tasks: TaskQueue, job_id: str) -> Job:
             "apply it twice",
             field="job_id",
         )
-    job = Job(
-        id=new_id(),
+    job = queued_job(
         model_id=failed.model_id,
-        kind=failed.kind,
-        chunk_id=failed.chunk_id,
         seq=seq,
-        status=JobStatus.queued,
-        progress=0.0,
-        attempts=0,
         updater=failed.updater,
+        kind=JobKind(failed.kind),
+        chunk_id=failed.chunk_id,
     )
     session.add(job)
     session.commit()

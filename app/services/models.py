@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.architectures import ArchitectureSpec, expected_state_dict
-from app.db.models import Job, JobKind, JobStatus, Model, ModelStatus, new_id
+from app.db.models import JobKind, Model, ModelStatus, new_id
 from app.errors import Conflict, InvalidInput, NotFound, ServiceUnavailable
 from app.pretrained_weights import (
     Expected,
@@ -34,6 +34,7 @@ from app.schemas.models import ModelCreate, checked_architecture, checked_update
 from app.services.architectures import announced_architectures
 from app.services.orphans import delete_object_quietly
 from app.services.pages import Page, PageRequest
+from app.services.queue_place import queued_job
 from app.services.resources import DEFAULT_MAX_PARAMETERS, ResourceLimits, ensure_within_limits
 from app.services.tenants import may_see, owner_for_new_model, session_tenant
 from app.storage import ObjectStore
@@ -171,16 +172,8 @@ def create_model(
         initial_weights_key=key,
         storage_bytes=weights.path.stat().st_size if weights is not None else 0,
     )
-    job = Job(
-        id=new_id(),
-        model_id=model_id,
-        kind=JobKind.initialise,
-        chunk_id=None,
-        seq=0,  # chunks are 1, 2, ...: version 0 comes first
-        status=JobStatus.queued,
-        progress=0.0,
-        attempts=0,
-        updater=updater.model_dump(),
+    job = queued_job(  # place 0: every later job comes after version 0
+        model_id=model_id, seq=0, updater=updater.model_dump(), kind=JobKind.initialise
     )
     try:
         session.add(model)

@@ -9,10 +9,12 @@ until the caller commits, so two requests never take the same place.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from app.db.models import Model
+from app.db.models import Job, JobKind, JobStatus, Model, new_id
 
 
 def next_queue_place(session: Session, model_id: str) -> int:
@@ -24,3 +26,27 @@ def next_queue_place(session: Session, model_id: str) -> int:
         .returning(Model.job_count)
         .execution_options(synchronize_session=False)
     ).scalar_one()
+
+
+def queued_job(
+    *,
+    model_id: str,
+    seq: int,
+    updater: dict[str, Any],
+    kind: JobKind = JobKind.update,
+    chunk_id: str | None = None,
+    source_version: int | None = None,
+) -> Job:
+    """A new job row, queued at place ``seq``, not yet attempted."""
+    return Job(
+        id=new_id(),
+        model_id=model_id,
+        kind=kind,
+        chunk_id=chunk_id,
+        seq=seq,
+        source_version=source_version,
+        status=JobStatus.queued,
+        progress=0.0,
+        attempts=0,
+        updater=updater,
+    )

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app.db.models import Job, JobKind, JobStatus, ModelStatus, ModelVersion, new_id
+from app.db.models import Job, JobKind, ModelStatus, ModelVersion
 from app.errors import Conflict, Gone, NotFound
 from app.queue import TaskQueue
 from app.services.models import get_model
-from app.services.queue_place import next_queue_place
+from app.services.queue_place import next_queue_place, queued_job
 
 
 def request_rollback(*, session: Session, tasks: TaskQueue, model_id: str, version: int) -> Job:
@@ -39,17 +39,12 @@ def request_rollback(*, session: Session, tasks: TaskQueue, model_id: str, versi
             "(retention.keep_versions); roll back to a version it kept",
             field="version",
         )
-    job = Job(
-        id=new_id(),
+    job = queued_job(
         model_id=model.id,
-        kind=JobKind.rollback,
-        chunk_id=None,
         seq=seq,
-        source_version=version,
-        status=JobStatus.queued,
-        progress=0.0,
-        attempts=0,
         updater=model.updater,
+        kind=JobKind.rollback,
+        source_version=version,
     )
     session.add(job)
     session.commit()

@@ -21,7 +21,9 @@ def run_worker(api: Api, model_id: str) -> None:
 
 def run_retention(api: Api, model_id: str) -> None:
     """One round of the reconciler's retention sweep on the model."""
-    assert prune_model(api.sessions, api.store, model_id=model_id, owner="retention-test")
+    assert prune_model(
+        api.sessions, api.store, model_id=model_id, owner="retention-test", lease_seconds=60
+    )
 
 
 def objects_of(api: Api, model_id: str, number: int) -> dict[str, bytes]:

@@ -32,7 +32,10 @@ def run(sessions: sessionmaker[Session], store: ObjectStore, model_id: str) -> N
 
 
 def prune(sessions: sessionmaker[Session], store: ObjectStore, model_id: str) -> None:
-    assert prune_model(sessions, store, model_id=model_id, owner="retention-test") is not None
+    assert (
+        prune_model(sessions, store, model_id=model_id, owner="retention-test", lease_seconds=60)
+        is not None
+    )
 
 
 def with_chunks(
@@ -177,7 +180,9 @@ def test_a_model_whose_lease_is_held_is_left_for_the_next_round(
     runner = JobRunner(sessions=sessions, store=store, device=torch.device("cpu"), owner="busy")
     assert runner.jobs.take_lease(model_id=model_id, owner="busy", seconds=60)
     # when
-    answer = prune_model(sessions, store, model_id=model_id, owner="retention-test")
+    answer = prune_model(
+        sessions, store, model_id=model_id, owner="retention-test", lease_seconds=60
+    )
     # then
     assert answer is None
     with sessions() as session:
