@@ -125,23 +125,28 @@ def test_relative_ridge_leaves_at_most_its_share_of_a_violation_at_any_scale(
     assert left_absolute == pytest.approx(1e-3 / (norm + 1e-3), rel=1e-6)
 
 
-def test_gram_and_products_are_float64_sums_over_every_column_block(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # given: a float32 G of several column blocks (a block of 2^16 columns here)
-    monkeypatch.setattr(gem_module, "CAST_BLOCK_BYTES", 1)
+def test_gram_and_products_are_float64_sums_of_blockwise_partials_over_every_column() -> None:
+    # given: a float32 G of many column blocks and a ragged tail, with a large common
+    # offset so that a float32 sum over all columns loses digits
     generator = torch.Generator().manual_seed(0)
-    reference = torch.randn(3, 3 * 2**16 + 5, generator=generator)
-    gradient = torch.randn(reference.shape[1], generator=generator)
+    columns = 300 * gem_module.GRAM_BLOCK + 5
+    reference = torch.randn(3, columns, generator=generator) + 3.0
+    gradient = torch.randn(columns, generator=generator) + 3.0
 
     # when
     gram, products = gram_and_products(reference, gradient)
 
-    # then
+    # then: float64, every column counted (the tail too), and closer to the float64 sums
+    # than a float32 matmul over all columns
     assert gram.dtype == products.dtype == torch.float64
     wide = reference.double()
-    torch.testing.assert_close(gram, wide @ wide.T, rtol=1e-12, atol=1e-9)
-    torch.testing.assert_close(products, wide @ gradient.double(), rtol=1e-12, atol=1e-9)
+    exact_gram, exact_products = wide @ wide.T, wide @ gradient.double()
+    torch.testing.assert_close(gram, exact_gram, rtol=1e-8, atol=0)
+    torch.testing.assert_close(products, exact_products, rtol=1e-8, atol=0)
+    single = (reference @ reference.T).double()
+    assert (gram - exact_gram).abs().max() < (single - exact_gram).abs().max()
+    tailless, _ = gram_and_products(reference[:, :-5], gradient[:-5])
+    assert not torch.allclose(tailless, gram, rtol=1e-8, atol=0)
 
 
 def test_reference_gradients_live_in_one_float32_buffer_that_doubles_when_outgrown(

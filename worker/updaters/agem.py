@@ -44,8 +44,8 @@ def project_gradient(
     scale = torch.where(
         violated, dot / reference_norm.clamp_min(torch.finfo(reference.dtype).tiny), 0.0
     )
-    # g̃ = g − (gᵀg_ref / g_refᵀg_ref) g_ref
-    return torch.sub(gradient, scale * reference, out=out), violated
+    # g̃ = g − (gᵀg_ref / g_refᵀg_ref) g_ref, in one pass (no P-sized temporary)
+    return torch.addcmul(gradient, reference, scale, value=-1, out=out), violated
 
 
 class AGEM:

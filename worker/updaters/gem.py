@@ -7,7 +7,7 @@ backward passes per step with t past experiences, and t·P numbers for G.
 
 Each g_k is gathered straight into its row of a preallocated float32 G (grown by doubling
 as experiences arrive), g into a flat buffer the optimizer reads as ``.grad``
-(``flat_grads``); G Gᵀ and G g are accumulated in float64 a block of columns at a time.
+(``flat_grads``); G Gᵀ and G g are float64 sums of float32 partials over column blocks.
 For up to ``gem_qp_device.MAX_ENUMERATED`` experiences the violation test and the dual
 stay on the device (``gem_qp_device``): a step has no host round trip, and a step without
 a violation applies g unchanged (v = 0). Beyond, the host's active-set method
@@ -43,27 +43,34 @@ from worker.updaters.rng import (
 )
 from worker.updaters.training_loop import autocast, make_optimizer, run_epochs
 
-CAST_BLOCK_BYTES = 64 * 2**20
-"""Most bytes of float64 copies of G that ``gram_and_products`` holds at once."""
+GRAM_BLOCK = 1024
+"""Columns per partial sum of ``gram_and_products``: summed in float32 within a block,
+in float64 across blocks."""
+
+
+def blockwise_products(rows: torch.Tensor, others: torch.Tensor) -> torch.Tensor:
+    """rows · othersᵀ (r × s) in float64 for float32 (or narrower) rows (r × P) and others
+    (s × P): one batched matmul of float32 partial sums over blocks of ``GRAM_BLOCK``
+    columns, then one float64 sum of the partials. The error is that of a 1024-term
+    float32 dot, far below a float32 sum over all P, and no float64 copy of G is made."""
+    p = rows.shape[1]
+    n = p // GRAM_BLOCK
+    head_rows = rows[:, : n * GRAM_BLOCK].reshape(rows.shape[0], n, GRAM_BLOCK)
+    head_others = others[:, : n * GRAM_BLOCK].reshape(others.shape[0], n, GRAM_BLOCK)
+    partials = torch.bmm(head_rows.transpose(0, 1), head_others.permute(1, 2, 0))
+    total = partials.sum(0, dtype=torch.float64)
+    tail_rows, tail_others = rows[:, n * GRAM_BLOCK :], others[:, n * GRAM_BLOCK :]
+    return total.addmm_(tail_rows.double(), tail_others.double().T)
 
 
 def gram_and_products(
     reference_gradients: torch.Tensor, gradient: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """G Gᵀ (t × t) and G g (t,) in float64, from G and g of any float dtype: columns are
-    widened a block at a time, so no float64 copy of the whole G is ever made."""
-    t, p = reference_gradients.shape
-    block = max(2**16, CAST_BLOCK_BYTES // (8 * (t + 1)))
-    gram = products = None
-    for start in range(0, p, block):
-        rows = reference_gradients[:, start : start + block].double()
-        part = gradient[start : start + block].double()
-        if gram is None or products is None:
-            gram, products = rows @ rows.T, rows @ part
-        else:
-            gram.addmm_(rows, rows.T)
-            products.addmv_(rows, part)
-    assert gram is not None and products is not None
+    """G Gᵀ (t × t) and G g (t,) in float64, from G and g of any float dtype."""
+    if reference_gradients.dtype == torch.float64:
+        return reference_gradients @ reference_gradients.T, reference_gradients @ gradient
+    gram = blockwise_products(reference_gradients, reference_gradients)
+    products = blockwise_products(reference_gradients, gradient[None]).squeeze(1)
     return gram, products
 
 

@@ -118,8 +118,12 @@ class RWalk:
         window_loss = self._zeros()  # ΔL of the open window
         gradient = self._zeros()  # g: the unpenalised gradient at θ_before
         gradient_views = self.layout.views(gradient)
-        penalty_gradient = self._zeros()  # P ⊙ (θ − θ*)
-        penalty_views = self.layout.views(penalty_gradient)
+        scratch = self._zeros()  # √P ⊙ (θ − θ*) in a step, ½·F·Δθ² + ε at a window's end
+        scratch_views = self.layout.views(scratch)
+        with torch.no_grad():  # √P and −√P ⊙ θ*, fixed for the experience: the penalty
+            root = self._importance.sqrt()  # and its gradient then take one pass each
+            shift = root * self._anchor.neg()
+        root_views = self.layout.views(root)
         before, after = self.layout.zeros(), self.layout.zeros()  # θ around a step
         views = {id(before): self.layout.views(before), id(after): self.layout.views(after)}
         with torch.no_grad():
@@ -133,11 +137,9 @@ class RWalk:
         @torch.no_grad()
         def close_window() -> None:
             nonlocal steps_in_window
-            moved = after - window_start  # Δθ over the window
-            # s_e += ΔL / (½·F·Δθ² + ε)  (Eq. 7)
-            experience_score.add_(
-                window_loss / (0.5 * self._fisher * moved.square() + SCORE_EPSILON)
-            )
+            torch.sub(after, window_start, out=scratch)  # Δθ over the window
+            scratch.square_().mul_(self._fisher).mul_(0.5).add_(SCORE_EPSILON)
+            experience_score.addcdiv_(window_loss, scratch)  # s_e += ΔL / (½·F·Δθ² + ε) (Eq. 7)
             window_loss.zero_()
             window_start.copy_(after)
             steps_in_window = 0
@@ -160,20 +162,20 @@ class RWalk:
                 self._fisher.mul_(1.0 - alpha).addcmul_(gradient, gradient, value=alpha)
                 penalty = torch.zeros((), device=self.device)
                 if penalised:
-                    away = before - self._anchor
-                    torch.mul(self._importance, away, out=penalty_gradient)
-                    penalty = lam * torch.dot(penalty_gradient, away)  # λ·Σ P(θ − θ*)² (Eq. 8)
+                    torch.addcmul(shift, root, before, out=scratch)  # √P ⊙ (θ − θ*)
+                    penalty = lam * torch.dot(scratch, scratch)  # λ·Σ P(θ − θ*)² (Eq. 8)
                     applied: list[torch.Tensor] = []
                     for p in self.parameters:
                         if p.grad is None:
                             p.grad = torch.zeros_like(p)
                         applied.append(p.grad)
-                    torch._foreach_add_(applied, penalty_views, alpha=2.0 * lam)  # + 2λP(θ − θ*)
+                    # + 2λP(θ − θ*), the penalty's gradient
+                    torch._foreach_addcmul_(applied, root_views, scratch_views, value=2.0 * lam)
             optimizer.step()
             with torch.no_grad():
                 gather(views[id(after)], self.parameters)
-                # ΔL += −g ⊙ Δθ (first order, Eq. 7's numerator)
-                window_loss.addcmul_(gradient, after - before, value=-1.0)
+                torch.sub(before, after, out=before)  # −Δθ (θ_before is not needed again)
+                window_loss.addcmul_(gradient, before)  # ΔL += −g ⊙ Δθ (Eq. 7's numerator)
             steps_in_window += 1
             if steps_in_window == self.params.delta_t:
                 close_window()
