@@ -40,7 +40,7 @@ from worker.faults import is_infrastructure_fault
 from worker.job_store import JobStore
 from worker.loss_curve import LossCurve
 from worker.program_export import export_next_program
-from worker.rollback import RollbackPlan, run_rollback
+from worker.rollback import RollbackPlan, StillOurs, run_rollback
 from worker.store.claims import InitialisePlan, JobPlan
 from worker.updaters.protocol import Experience, LossSoFar, ProgressFn, StateMismatch, Updater
 from worker.updaters.registry import build_updater
@@ -140,7 +140,12 @@ class JobRunner:
             elif isinstance(plan, RollbackPlan):
                 prefix = version_prefix(plan.model_id, plan.base_number + 1, attempt)
                 if not run_rollback(
-                    self.store, self.sessions, plan, prefix=prefix, owner=self.owner
+                    self.store,
+                    self.sessions,
+                    plan,
+                    prefix=prefix,
+                    owner=self.owner,
+                    still_ours=self._copy_reporter(plan.job_id, plan.model_id),
                 ):
                     raise self._stopped(plan.job_id, plan.model_id)
             else:
@@ -317,6 +322,26 @@ class JobRunner:
                 raise self._stopped(job_id, model_id)
 
         return report
+
+    def _copy_reporter(self, job_id: str, model_id: str) -> StillOurs:
+        """For a rollback's copy: throttled progress writes, each renewing the lease."""
+        last = time.monotonic()
+
+        def still_ours(fraction: float) -> bool:
+            nonlocal last
+            now = time.monotonic()
+            if now - last < PROGRESS_EVERY_S:
+                return True
+            last = now
+            return self.jobs.report_progress(
+                job_id=job_id,
+                model_id=model_id,
+                fraction=min(fraction, 0.99),
+                owner=self.owner,
+                seconds=self.lease_seconds,
+            )
+
+        return still_ours
 
     def _stopped(self, job_id: str, model_id: str) -> JobCancelled | LeaseLost:
         """Why the store refused a write of this job: it was cancelled, or the lease lost."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,16 +64,34 @@ def rollback_plan(session: Session, job: Job, model: Model) -> RollbackPlan | No
     )
 
 
-def copy_version(store: ObjectStore, source_prefix: str, prefix: str) -> int:
-    """Copy every object of the source version under ``prefix``; the bytes copied."""
+StillOurs = Callable[[float], bool]
+"""Called with the fraction of objects copied: renews the model's lease (and writes the
+job's progress); False when the lease was lost or the job cancelled."""
+
+
+class CopyStopped(Exception):
+    """The lease was lost or the job cancelled while the version was being copied."""
+
+
+def copy_version(
+    store: ObjectStore, source_prefix: str, prefix: str, still_ours: StillOurs | None = None
+) -> int:
+    """Copy every object of the source version under ``prefix``; the bytes copied. After
+    each object ``still_ours`` is asked, so that a copy of many large objects keeps the
+    model's lease (no other worker takes the model over and redoes it); CopyStopped when
+    it answers False."""
     copied = 0
     with tempfile.TemporaryDirectory(prefix="relearn-rollback-") as tmp:
-        for key in store.list(source_prefix):
+        keys = store.list(source_prefix)
+        for done, key in enumerate(keys, start=1):
             name = key[len(source_prefix) + 1 :]
             local = Path(tmp) / name.replace("/", "_")
             store.get_file(key, local)
             store.put_file(local, f"{prefix}/{name}")
             copied += local.stat().st_size
+            local.unlink()
+            if still_ours is not None and not still_ours(done / len(keys)):
+                raise CopyStopped(prefix)
     return copied
 
 
@@ -127,10 +146,16 @@ def run_rollback(
     *,
     prefix: str,
     owner: str,
+    still_ours: StillOurs | None = None,
 ) -> bool:
-    """Copy, then publish; False (the copy removed) when the publish was refused."""
+    """Copy, then publish; False (the copy removed) when the copy was stopped or the
+    publish refused."""
     started = time.perf_counter()
-    stored = copy_version(store, plan.source_prefix, prefix)
+    try:
+        stored = copy_version(store, plan.source_prefix, prefix, still_ours)
+    except CopyStopped:
+        store.delete_prefix(prefix)
+        return False
     timings = {"copy_s": time.perf_counter() - started}
     if publish_rollback(
         sessions, plan, prefix=prefix, stored_bytes=stored, owner=owner, timings=timings
