@@ -10,7 +10,7 @@ from typing import Any
 
 from relearn._api import ApiBase, JobRef, ModelRef, SpecLike, job_id, model_id, spec
 from relearn.errors import JobFailed
-from relearn.models import Chunk, ChunkAccepted, Job
+from relearn.models import Chunk, ChunkAccepted, Job, Page
 from relearn.transport import segment
 from relearn.uploads import Arrays, PathLike, UploadFile
 from relearn.watch import JobWatcher
@@ -68,6 +68,14 @@ class JobsApi(ApiBase):
         return list(
             self._iter(Job, f"/v1/models/{segment(model_id(model))}/jobs", page_size=page_size)
         )
+
+    def last_job(self, model: ModelRef) -> Job | None:
+        """The model's most recent job (one request: newest first, one item), or None
+        before its first chunk."""
+        path = f"/v1/models/{segment(model_id(model))}/jobs"
+        answer = self._json("GET", path, params={"order": "newest", "limit": 1})
+        page = Page[Job].model_validate(answer)
+        return page.items[0] if page.items else None
 
     def watch_job(
         self, job: JobRef, *, timeout: float | None = None, interval: float = 1.0

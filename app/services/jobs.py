@@ -44,9 +44,10 @@ def list_jobs(
     page: PageRequest | None = None,
     status: str | None = None,
     updater: str | None = None,
+    newest_first: bool = False,
 ) -> Page[Job]:
-    """The model's jobs in queue order, optionally of one status or updater; the cursor is
-    the last ``seq`` shown."""
+    """The model's jobs in queue order (or newest first), optionally of one status or
+    updater; the cursor is the last ``seq`` shown."""
     get_model(session=session, model_id=model_id)
     page = page or PageRequest()
     # The initialise job (version 0) is the model's, not a chunk's: lists show chunk jobs.
@@ -56,8 +57,10 @@ def list_jobs(
     if updater is not None:
         query = query.where(Job.updater["name"].as_string() == updater)
     if page.cursor is not None:
-        query = query.where(Job.seq > page.seq_cursor())
-    rows = list(session.scalars(query.order_by(Job.seq).limit(page.limit + 1)))
+        seq = page.seq_cursor()
+        query = query.where(Job.seq < seq if newest_first else Job.seq > seq)
+    ordered = query.order_by(Job.seq.desc() if newest_first else Job.seq)
+    rows = list(session.scalars(ordered.limit(page.limit + 1)))
     return Page.of(rows, page.limit, lambda j: str(j.seq))
 
 

@@ -42,6 +42,29 @@ def test_jobs_of_a_model_are_listed_in_submission_order(api: Api) -> None:
     assert [j["id"] for j in listed] == job_ids
 
 
+def test_newest_first_lists_the_last_job_first_and_pages_backwards(api: Api) -> None:
+    # given: five jobs on a model, one on another
+    model, other = api.create_model(), api.create_model()
+    job_ids = [submit(api, model["id"], seed) for seed in range(5)]
+    submit(api, other["id"])
+    base = f"/v1/models/{model['id']}/jobs?order=newest"
+
+    # when: the last job alone, then every job two at a time
+    last = api.client.get(f"{base}&limit=1").json()
+    pages, cursor = [], None
+    while True:
+        page = api.client.get(base + "&limit=2" + (f"&cursor={cursor}" if cursor else "")).json()
+        pages.append([j["id"] for j in page["items"]])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+
+    # then
+    assert [j["id"] for j in last["items"]] == [job_ids[-1]]
+    assert pages == [job_ids[4:2:-1], job_ids[2:0:-1], job_ids[:1]]
+    assert api.client.get(f"/v1/models/{model['id']}/jobs?order=oldest").status_code == 422
+
+
 def test_a_queued_job_can_be_cancelled_once(api: Api) -> None:
     # given
     model = api.create_model()

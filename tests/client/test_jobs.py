@@ -73,6 +73,20 @@ def test_a_file_pushed_twice_with_one_key_is_one_job(
     assert client.wait_job(first, timeout=JOB_TIMEOUT, check=True).succeeded
 
 
+def test_last_job_is_the_most_recent_push(client: Client, name: str) -> None:
+    # given: a model before and after two pushes
+    model = client.create_model(spec_body=spec(name))
+    before = client.last_job(model)
+    first, second = (client.push_chunk(model, chunk) for chunk in chunks(2))
+
+    # when
+    last = client.last_job(model)
+
+    # then: none before a chunk, then the second push's job
+    assert before is None
+    assert last is not None and last.id == second.id != first.id
+
+
 def test_the_updater_can_be_overridden_for_one_chunk(client: Client, name: str) -> None:
     model = client.create_model(spec_body=spec(name))
     job = client.push_chunk(model, chunks(1)[0], updater={"name": "naive"})

@@ -96,6 +96,13 @@ def test_a_model_its_live_job_and_its_accuracy_matrix(
         assert row.locator(".latest-version").inner_text() == "v3"
         assert "production → v1" in row.locator(".aliases").inner_text()
         save_screenshot(page, tmp_path, "dashboard-models")
+        # and: each refresh (every 3 s) reads one job a model, newest first, not the whole list
+        job_reads: list[str] = []
+        page.on("request", lambda r: "/jobs" in r.url and job_reads.append(r.url))
+        page.wait_for_timeout(3500)
+        assert job_reads and all(
+            url.endswith(f"/v1/models/{model_id}/jobs?order=newest&limit=1") for url in job_reads
+        ), job_reads
     assert page_errors == []
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
@@ -56,9 +56,19 @@ def list_jobs(
     updater: Annotated[
         str | None, Query(max_length=100, description="Only jobs of this updater.")
     ] = None,
+    order: Annotated[
+        Literal["queue", "newest"],
+        Query(description="`queue`: oldest first, in queue order; `newest`: latest first."),
+    ] = "queue",
 ) -> JobList:
-    """The model's jobs in queue order."""
+    """The model's jobs in queue order, or newest first (`order=newest&limit=1`: the last
+    job)."""
     found = service.list_jobs(
-        session=session, model_id=model_id, page=page, status=status, updater=updater
+        session=session,
+        model_id=model_id,
+        page=page,
+        status=status,
+        updater=updater,
+        newest_first=order == "newest",
     )
     return JobList(items=[job_public(j) for j in found.items], next_cursor=found.next_cursor)

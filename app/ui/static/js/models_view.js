@@ -10,11 +10,11 @@ async function loadModels(signal) {
   const models = await listAll("/v1/models", signal);
   return Promise.all(models.map(async (model) => {
     const base = `/v1/models/${encodeURIComponent(model.id)}`;
-    const [aliases, jobs] = await Promise.all([
+    const [aliases, last] = await Promise.all([
       getJSON(`${base}/aliases?limit=1000`, signal).then((page) => page.items),
-      listAll(`${base}/jobs`, signal),
+      getJSON(`${base}/jobs?order=newest&limit=1`, signal).then((page) => page.items),
     ]);
-    return { model, aliases, lastJob: jobs.length ? jobs[jobs.length - 1] : null };
+    return { model, aliases, lastJob: last.length ? last[0] : null };
   }));
 }
 
