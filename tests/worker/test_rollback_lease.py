@@ -39,8 +39,9 @@ class SlowReads(ObjectStore):
 
 def queued_rollback(
     sessions: sessionmaker[Session], store: ObjectStore, tmp_path: Path
-) -> tuple[str, str]:
-    """A model at version 1 (one chunk applied) with a rollback to version 0 queued."""
+) -> tuple[str, str, str]:
+    """A model at version 1 (one chunk applied) with a rollback to version 0 queued: the
+    model, the job and version 0's prefix."""
     model_id = create_model(sessions, store, BODY)
     add_chunk(sessions, store, model_id, class_incremental_chunks(1)[0])
     JobRunner(sessions=sessions, store=store, device=torch.device("cpu"), owner="w").process_model(
@@ -52,17 +53,16 @@ def queued_rollback(
     tasks = TaskQueue(settings=settings, celery=make_celery(settings))
     with sessions() as session:
         job = request_rollback(session=session, tasks=tasks, model_id=model_id, version=0)
-    return model_id, job.id
+        source = session.get_one(ModelVersion, (model_id, 0))
+    return model_id, job.id, source.prefix
 
 
 def test_a_copy_longer_than_the_lease_keeps_it_and_publishes(
     sessions: sessionmaker[Session], store: ObjectStore, tmp_path: Path
 ) -> None:
     # given: a rollback whose copy takes well over the worker's 1 s lease
-    model_id, job_id = queued_rollback(sessions, store, tmp_path)
-    with sessions() as session:
-        source = session.get_one(ModelVersion, (model_id, 0))
-    objects = len(store.list(source.prefix))
+    model_id, job_id, source_prefix = queued_rollback(sessions, store, tmp_path)
+    objects = len(store.list(source_prefix))
     assert objects >= 2
     slow = SlowReads(store.root, delay=0.8)
     runner = JobRunner(
@@ -105,16 +105,14 @@ def test_a_copy_whose_lease_is_lost_stops_and_leaves_no_objects(
     sessions: sessionmaker[Session], store: ObjectStore, tmp_path: Path
 ) -> None:
     # given: the plan of a rollback to version 0
-    model_id, job_id = queued_rollback(sessions, store, tmp_path)
-    with sessions() as session:
-        source = session.get_one(ModelVersion, (model_id, 0))
-        plan = RollbackPlan(
-            job_id=job_id,
-            model_id=model_id,
-            base_number=1,
-            source_number=0,
-            source_prefix=source.prefix,
-        )
+    model_id, job_id, source_prefix = queued_rollback(sessions, store, tmp_path)
+    plan = RollbackPlan(
+        job_id=job_id,
+        model_id=model_id,
+        base_number=1,
+        source_number=0,
+        source_prefix=source_prefix,
+    )
     answers: list[float] = []
 
     def lost_after_the_first(fraction: float) -> bool:
