@@ -4,6 +4,7 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -32,7 +33,7 @@ class SlowReads(ObjectStore):
         super().__init__(root)
         self.delay = delay
 
-    def get_file(self, key: str, local: Path) -> None:
+    def get_file(self, key: str, local: str | os.PathLike[str]) -> None:
         time.sleep(self.delay)
         super().get_file(key, local)
 
