@@ -18,24 +18,13 @@ import pytest
 
 from relearn import Client
 from tests.client.capabilities import Capabilities
-from tests.e2e.processes import BIN, Processes, wait_http
-from tests.e2e.service import Service, base_env
-from tests.services import free_port
+from tests.e2e.service import Service, embedded_serve
 
 
 @pytest.fixture(scope="session")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    folder = tmp_path_factory.mktemp("client-service")
-    port = free_port()
-    env = base_env(folder / "home") | {"RELEARN_PORT": str(port)}
-    processes = Processes(folder, env)
-    server = processes.start("serve", str(BIN / "relearn"), "serve")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/healthz", server, timeout=120)
-        yield Service(url, processes)
-    finally:
-        processes.stop_all()
+    with embedded_serve(tmp_path_factory.mktemp("client-service")) as service:
+        yield service
 
 
 @pytest.fixture(scope="session")

@@ -14,24 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.processes import BIN, Processes, wait_http
-from tests.e2e.service import Service, base_env, stack_env
+from tests.e2e.processes import Processes, wait_http
+from tests.e2e.service import Service, embedded_serve, stack_env
 from tests.services import free_port
 
 
 @pytest.fixture
 def embedded_service(tmp_path: Path) -> Iterator[Service]:
-    home = tmp_path / "home"
-    port = free_port()
-    env = base_env(home) | {"RELEARN_PORT": str(port)}
-    processes = Processes(tmp_path, env)
-    server = processes.start("serve", str(BIN / "relearn"), "serve")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/healthz", server, timeout=90)
-        yield Service(url, processes)
-    finally:
-        processes.stop_all()
+    with embedded_serve(tmp_path, timeout=90) as service:
+        yield service
 
 
 @pytest.fixture

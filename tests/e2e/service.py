@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.e2e.processes import BIN, Processes
+from tests.e2e.processes import BIN, Processes, wait_http
+from tests.services import free_port
 
 FINAL = {"succeeded", "failed", "cancelled"}
 
@@ -33,6 +36,21 @@ class Service:
                     return job
                 time.sleep(0.2)
         raise TimeoutError(f"job {job_id} not final: {job}\n{self.processes.logs()}")
+
+
+@contextmanager
+def embedded_serve(folder: Path, timeout: float = 120) -> Iterator[Service]:
+    """``relearn serve`` as a newcomer runs it: the API and one worker on the embedded
+    defaults, RELEARN_HOME ``folder/home``, on a free port; stopped on exit."""
+    port = free_port()
+    processes = Processes(folder, base_env(folder / "home") | {"RELEARN_PORT": str(port)})
+    server = processes.start("serve", str(BIN / "relearn"), "serve")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/healthz", server, timeout=timeout)
+        yield Service(url, processes)
+    finally:
+        processes.stop_all()
 
 
 def base_env(home: Path) -> dict[str, str]:

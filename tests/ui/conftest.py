@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.processes import BIN, Processes, wait_http
-from tests.e2e.service import Service, base_env
-from tests.services import free_port, require_service
+from tests.e2e.service import Service, embedded_serve
+from tests.services import require_service
 
 CHROMIUM = Path(os.environ.get("RELEARN_CHROMIUM", "/usr/bin/chromium"))
 
@@ -57,12 +56,5 @@ def page(browser: Any, page_errors: list[str]) -> Iterator[Any]:
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[Service]:
     """``relearn serve`` as a newcomer runs it: the API and one worker, embedded defaults."""
-    port = free_port()
-    processes = Processes(tmp_path, base_env(tmp_path / "home") | {"RELEARN_PORT": str(port)})
-    server = processes.start("serve", str(BIN / "relearn"), "serve")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/healthz", server, timeout=120)
-        yield Service(url, processes)
-    finally:
-        processes.stop_all()
+    with embedded_serve(tmp_path) as service:
+        yield service
